@@ -1,0 +1,28 @@
+"""jacobians — the tensors of backpropagation, made real.
+
+Every op builds its full Jacobian as an ndarray of shape ``out.shape + in.shape``;
+the chain rule is an einsum contraction planned by opt_einsum; hand-written VJPs
+and central differences check it.
+
+>>> import numpy as np, jacobians as jx
+>>> X = jx.var(np.random.default_rng(0).standard_normal((4, 3)), name="X")
+>>> W = X @ X.T; Y = W @ X; l = jx.fro(Y)
+>>> jx.jacobian(Y, W).shape, jx.grad(l, X).shape
+((4, 3, 4, 4), (4, 3))
+"""
+from .api import METHODS, grad, jacobian
+from .chain_rule import ORDERS, Plan, plan
+from .compare import Comparison, compare
+from .memory import JacobianTooLarge, get_memory_limit, set_memory_limit
+from .node import Node, const, var
+from .ops import *  # noqa: F401,F403  every jx.<op>
+from .ops import __all__ as _ops_all
+from .registry import Op, get_op, register, registered_ops
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison",
+    "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit",
+    "Op", "register", "get_op", "registered_ops", *_ops_all,
+]

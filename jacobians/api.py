@@ -1,0 +1,113 @@
+"""``jacobian`` and ``grad``: one entry point, three routes.
+
+* ``method="explicit"`` (default) — local Jacobians contracted by the planned
+  einsum of :mod:`jacobians.chain_rule`;
+* ``method="vjp"`` — only the hand-written VJPs (:mod:`jacobians.vjp`);
+* ``method="numeric"`` — central differences in float64 (:mod:`jacobians.numeric`).
+
+Conventions: the Jacobian has shape ``y.shape + x.shape`` (as in JAX, PyTorch
+and autograd). ``x`` may be an intermediate node: the result is the partial
+derivative with x treated as an independent input, every path that does not
+pass through x held fixed. If y does not depend on x the result is zeros of
+the right shape.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple, Union
+
+import numpy as np
+
+from .chain_rule import ORDERS, plan
+from .node import Node
+from .numeric import jacobian_numeric
+from .vjp import backward, jacobian_vjp
+
+__all__ = ["jacobian", "grad", "METHODS"]
+
+METHODS = ("explicit", "vjp", "numeric")
+Wrt = Union[Node, Sequence[Node]]
+
+
+def _check(fn: str, y: object, wrt: object, method: str, order: str) -> List[Node]:
+    if method not in METHODS:
+        raise ValueError(f"{fn}: method={method!r} is not one of {', '.join(METHODS)}")
+    if order not in ORDERS:
+        raise ValueError(f"{fn}: order={order!r} is not one of {', '.join(ORDERS)}")
+    if not isinstance(y, Node):
+        raise TypeError(f"{fn}: the first argument must be a node made with jx ops, got {type(y).__name__}")
+    xs = [wrt] if isinstance(wrt, Node) else list(wrt) if isinstance(wrt, (list, tuple)) else None
+    if not xs or not all(isinstance(x, Node) for x in xs):
+        raise TypeError(
+            f"{fn}: wrt must be a node or a list of nodes (e.g. the jx.var you built {y.name} from), "
+            f"got {type(wrt).__name__}"
+        )
+    return xs
+
+
+def _nodes(fn: str, hold: object) -> Tuple[Node, ...]:
+    held = (hold,) if isinstance(hold, Node) else tuple(hold)  # type: ignore[arg-type]
+    if not all(isinstance(h, Node) for h in held):
+        raise TypeError(f"{fn}: hold must be a node or a list of nodes to treat as constants")
+    return held
+
+
+def _one_jacobian(y: Node, x: Node, method: str, order: str, hold: Sequence[Node]) -> np.ndarray:
+    if method == "explicit":
+        return plan(y, x, order, hold).execute()
+    if method == "vjp":
+        return jacobian_vjp(y, x, hold)
+    return jacobian_numeric(y, x, hold)
+
+
+def jacobian(y: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal",
+             hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
+    """The full Jacobian dy/dx, an ndarray of shape ``y.shape + x.shape``.
+
+    ``wrt`` is a node or a list of nodes (then a list of Jacobians). ``order``
+    is the contraction order of the explicit route (see :mod:`jacobians.chain_rule`).
+    ``hold`` lists nodes treated as constants: the partial derivative with
+    every path through them cut.
+
+    >>> import numpy as np, jacobians as jx
+    >>> X = jx.var(np.random.default_rng(0).standard_normal((4, 3)), name="X")
+    >>> W = X @ X.T
+    >>> Y = W @ X
+    >>> jx.jacobian(Y, W).shape          # rank 4: (4, 3) + (4, 4)
+    (4, 3, 4, 4)
+    >>> J = jx.jacobian(Y, X)            # total: through W and directly
+    >>> np.allclose(J, jx.jacobian(Y, X, method="numeric"))
+    True
+    """
+    xs = _check("jacobian", y, wrt, method, order)
+    out = [_one_jacobian(y, x, method, order, _nodes("jacobian", hold)) for x in xs]
+    return out[0] if isinstance(wrt, Node) else out
+
+
+def grad(l: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal",
+         hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
+    """The gradient dl/dx of a scalar node, an ndarray of shape ``x.shape``.
+
+    ``method``, ``order`` and ``hold`` as in :func:`jacobian`.
+
+    >>> import numpy as np, jacobians as jx
+    >>> W = jx.var(np.eye(2), name="W"); X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> Y = W @ X
+    >>> G = jx.grad(jx.sum(Y * Y), W)
+    >>> np.allclose(G, 2 * Y.value @ X.T)     # the Frobenius-calculus shortcut
+    True
+    """
+    xs = _check("grad", l, wrt, method, order)
+    if l.size != 1:
+        raise ValueError(
+            f"grad: {l.name} has shape {l.shape}, not a scalar; use jx.jacobian({l.name}, x) for the full "
+            "Jacobian, or reduce it first (jx.sum, jx.mean, jx.fro)"
+        )
+    hold = _nodes("grad", hold)
+    out = []
+    for x in xs:
+        if method == "vjp":
+            g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold)
+        else:
+            g = _one_jacobian(l, x, method, order, hold)
+        out.append(np.ascontiguousarray(g.reshape(x.shape)))
+    return out[0] if isinstance(wrt, Node) else out

@@ -1,0 +1,120 @@
+"""``compare``: the three routes side by side, with their discrepancies and costs."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import memory
+from .api import _check, grad, jacobian
+from .chain_rule import plan
+from .node import Node
+
+__all__ = ["compare", "Comparison", "tolerance"]
+
+ROUTES = ("explicit", "vjp", "numeric")
+
+
+def tolerance(dtype: np.dtype, pair: Tuple[str, str]) -> float:
+    """Relative tolerance for a pair of routes at a dtype.
+
+    Exact routes agree to round-off (1e-10 in float64, 1e-4 in float32); the
+    numeric route carries O(h²) truncation error, so pairs with it get 1e-6
+    (float64) or 1e-3 (float32, as the exact routes then carry float32 round-off).
+    """
+    single = np.dtype(dtype) == np.float32
+    if "numeric" in pair:
+        return 1e-3 if single else 1e-6
+    return 1e-4 if single else 1e-10
+
+
+def _discrepancy(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+    """(max |a - b|, max |a - b| / max(max |a|, max |b|)) — a normwise relative error."""
+    diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+    scale = max(float(np.max(np.abs(a))) if a.size else 0.0, float(np.max(np.abs(b))) if b.size else 0.0)
+    return diff, (diff / scale if scale > 0 else diff)
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`. ``results[route][i]`` is the derivative w.r.t. ``wrt[i]``."""
+
+    y: Node
+    wrt: List[Node]
+    results: Dict[str, List[np.ndarray]] = field(default_factory=dict)
+    seconds: Dict[str, float] = field(default_factory=dict)
+    skipped: Dict[str, str] = field(default_factory=dict)
+    discrepancies: Dict[Tuple[str, str], Tuple[float, float]] = field(default_factory=dict)
+    tolerances: Dict[Tuple[str, str], float] = field(default_factory=dict)
+    jacobian_bytes: int = 0
+    flops: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every pair of routes that ran agrees within its tolerance."""
+        return bool(self.discrepancies) and all(
+            rel <= self.tolerances[pair] for pair, (_, rel) in self.discrepancies.items()
+        )
+
+    def __str__(self) -> str:
+        kind = "gradient" if self.y.size == 1 else "Jacobian"
+        names = ", ".join(x.name for x in self.wrt)
+        lines = [f"{kind} of {self.y.name} w.r.t. {names} ({self.y.dtype}): three routes",
+                 f"  {'route':<10}{'time':>12}",]
+        for r in ROUTES:
+            if r in self.seconds:
+                lines.append(f"  {r:<10}{self.seconds[r] * 1e3:>10.3f} ms")
+            else:
+                lines.append(f"  {r:<10}{'skipped':>12}  ({self.skipped.get(r, '')})")
+        lines.append(f"  {'pair':<20}{'max abs':>12}{'max rel':>12}{'tol':>10}  ok")
+        for pair, (ab, rel) in self.discrepancies.items():
+            tol = self.tolerances[pair]
+            lines.append(f"  {pair[0] + ' vs ' + pair[1]:<20}{ab:>12.2e}{rel:>12.2e}{tol:>10.0e}  "
+                         f"{'yes' if rel <= tol else 'NO'}")
+        lines.append(f"  largest explicit local Jacobian: {self.jacobian_bytes:,} bytes; planned FLOPs: {self.flops:,}")
+        lines.append(f"  all routes agree: {self.ok}")
+        return "\n".join(lines)
+
+
+def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
+            routes: Sequence[str] = ROUTES, hold: Sequence[Node] = ()) -> Comparison:
+    """Run every route for dy/dwrt (the gradient when y is a scalar) and compare them.
+
+    A route whose dense arrays would exceed the memory limit is skipped and the
+    table says why.
+
+    >>> import numpy as np, jacobians as jx
+    >>> X = jx.var(np.random.default_rng(1).standard_normal((3, 5)), name="X")
+    >>> l = jx.fro((X @ X.T) @ X)
+    >>> c = jx.compare(l, X)
+    >>> c.ok, sorted(c.results)
+    (True, ['explicit', 'numeric', 'vjp'])
+    """
+    xs = _check("compare", y, wrt, "explicit", order)
+    out = Comparison(y, xs)
+    plans = [plan(y, x, order, hold) for x in xs]
+    out.jacobian_bytes = max(p.largest_operand_bytes for p in plans)
+    out.flops = sum(p.flops for p in plans)
+    for route in routes:
+        t0 = time.perf_counter()
+        try:
+            if y.size == 1:
+                res = grad(y, xs, method=route, order=order, hold=hold)
+            else:
+                res = jacobian(y, xs, method=route, order=order, hold=hold)
+        except memory.JacobianTooLarge as exc:
+            out.skipped[route] = str(exc).split(":")[0] + ": above the memory limit"
+            continue
+        out.seconds[route] = time.perf_counter() - t0
+        out.results[route] = list(res)
+    for a, b in combinations([r for r in ROUTES if r in out.results], 2):
+        worst = (0.0, 0.0)
+        for ga, gb in zip(out.results[a], out.results[b]):
+            d = _discrepancy(ga, gb)
+            worst = (max(worst[0], d[0]), max(worst[1], d[1]))
+        out.discrepancies[(a, b)] = worst
+        out.tolerances[(a, b)] = tolerance(y.dtype, (a, b))
+    return out

@@ -1,0 +1,107 @@
+"""Binary elementwise ops with numpy broadcasting: add, subtract, multiply, divide.
+
+For Y = A ∘ B with A broadcast to Y's shape, the Jacobian w.r.t. A is
+    dY[i...]/dA[j...] = δ(j = i restricted to A's axes) · ∂(a∘b)/∂a
+where an axis along which A was broadcast (length 1, or missing in front) has
+no delta: one entry of A reaches a whole row of Y. That is the ``1_m bᵀ`` of a
+dense layer ``X W + b``. The VJP sums the cotangent over the broadcast axes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..node import Node, apply
+from ..registry import Op, register
+from ._rules import broadcast_rule, diagonal_jacobian, unbroadcast
+
+__all__ = ["add", "subtract", "multiply", "divide"]
+
+
+def _jacs(name: str, da, db):
+    """Jacobian rules of a broadcasting binary op; da(y, a, b), db(y, a, b) are the elementwise partials."""
+
+    def for_a(y, a, b):
+        return diagonal_jacobian(da(y, a, b), y.shape, a.shape, y.dtype, f"jacobian of {name} w.r.t. its 1st input")
+
+    def for_b(y, a, b):
+        return diagonal_jacobian(db(y, a, b), y.shape, b.shape, y.dtype, f"jacobian of {name} w.r.t. its 2nd input")
+
+    return for_a, for_b
+
+
+# Y = A + B      dY[i]/dA[j] = δ_ij      dY[i]/dB[j] = δ_ij
+_ADD = register(Op(
+    "add", np.add, broadcast_rule("add"),
+    jacobians=_jacs("add", lambda y, a, b: 1.0, lambda y, a, b: 1.0),
+    vjps=(lambda g, y, a, b: unbroadcast(g, a.shape), lambda g, y, a, b: unbroadcast(g, b.shape)),
+    formula="dY[i]/dA[j] = δ_ij ;  dY[i]/dB[j] = δ_ij   (no δ on broadcast axes)",
+))
+
+# Y = A - B      dY[i]/dA[j] = δ_ij      dY[i]/dB[j] = -δ_ij
+_SUBTRACT = register(Op(
+    "subtract", np.subtract, broadcast_rule("subtract"),
+    jacobians=_jacs("subtract", lambda y, a, b: 1.0, lambda y, a, b: -1.0),
+    vjps=(lambda g, y, a, b: unbroadcast(g, a.shape), lambda g, y, a, b: -unbroadcast(g, b.shape)),
+    formula="dY[i]/dA[j] = δ_ij ;  dY[i]/dB[j] = -δ_ij   (no δ on broadcast axes)",
+))
+
+# Y = A ⊙ B      dY[i]/dA[j] = δ_ij B[i]      dY[i]/dB[j] = δ_ij A[i]
+_MULTIPLY = register(Op(
+    "multiply", np.multiply, broadcast_rule("multiply"),
+    jacobians=_jacs("multiply", lambda y, a, b: b, lambda y, a, b: a),
+    vjps=(lambda g, y, a, b: unbroadcast(g * b, a.shape), lambda g, y, a, b: unbroadcast(g * a, b.shape)),
+    formula="dY[i]/dA[j] = δ_ij B[i] ;  dY[i]/dB[j] = δ_ij A[i]   (no δ on broadcast axes)",
+))
+
+# Y = A / B      dY[i]/dA[j] = δ_ij / B[i]      dY[i]/dB[j] = -δ_ij A[i] / B[i]²
+_DIVIDE = register(Op(
+    "divide", np.divide, broadcast_rule("divide"),
+    jacobians=_jacs("divide", lambda y, a, b: 1.0 / b, lambda y, a, b: -a / (b * b)),
+    vjps=(lambda g, y, a, b: unbroadcast(g / b, a.shape), lambda g, y, a, b: unbroadcast(-g * a / (b * b), b.shape)),
+    formula="dY[i]/dA[j] = δ_ij / B[i] ;  dY[i]/dB[j] = -δ_ij A[i] / B[i]²   (no δ on broadcast axes)",
+))
+
+
+def add(a: Any, b: Any) -> Node:
+    """a + b with broadcasting (also the ``+`` operator).
+
+    >>> import numpy as np, jacobians as jx
+    >>> b = jx.var(np.zeros(3))
+    >>> jx.jacobian(jx.add(np.ones((2, 3)), b), b).shape   # a bias broadcast over 2 rows
+    (2, 3, 3)
+    """
+    return apply(_ADD, a, b)
+
+
+def subtract(a: Any, b: Any) -> Node:
+    """a - b with broadcasting (also the ``-`` operator).
+
+    >>> import jacobians as jx
+    >>> jx.subtract(jx.var([3.0]), 1.0).value.tolist()
+    [2.0]
+    """
+    return apply(_SUBTRACT, a, b)
+
+
+def multiply(a: Any, b: Any) -> Node:
+    """Elementwise a * b with broadcasting (also the ``*`` operator).
+
+    >>> import jacobians as jx
+    >>> a = jx.var([1.0, 2.0])
+    >>> jx.jacobian(jx.multiply(a, [3.0, 4.0]), a).tolist()
+    [[3.0, 0.0], [0.0, 4.0]]
+    """
+    return apply(_MULTIPLY, a, b)
+
+
+def divide(a: Any, b: Any) -> Node:
+    """Elementwise a / b with broadcasting (also the ``/`` operator).
+
+    >>> import jacobians as jx
+    >>> b = jx.var([2.0])
+    >>> jx.grad(jx.sum(jx.divide(1.0, b)), b).tolist()
+    [-0.25]
+    """
+    return apply(_DIVIDE, a, b)

@@ -1,0 +1,133 @@
+"""Elementwise ops of one input: Y[i] = f(X[i]).
+
+Every one has the diagonal Jacobian   dY[i...]/dX[j...] = δ_ij f'(X[i...])
+(one delta per axis), written into a zeroed array through a strided view, and
+the VJP   dl/dX = g ⊙ f'(X).   Only f and f' differ, so each op is one line of
+the table below: name, forward, derivative (from X and Y), formula of f'.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..node import Node, apply
+from ..registry import Op, register
+from ._rules import diagonal_jacobian, op_function, same_shape
+
+__all__ = [
+    "negative", "exp", "log", "sqrt", "square", "sin", "cos", "tanh", "sigmoid",
+    "relu", "softplus", "abs", "power",
+]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+
+
+def elementwise_op(name: str, f: Callable, df: Callable, derivative: str) -> Op:
+    """Declare Y = f(X) with f'(X) given by ``df(x, y)``; registers and returns the op."""
+    formula = f"dY[i]/dX[j] = δ_ij · {derivative}   (one δ per axis)"
+    return register(
+        Op(
+            name=name,
+            forward=f,
+            shape=same_shape(name),
+            # dY[i...]/dX[j...] = δ_ij f'(X[i...])
+            jacobians=(lambda y, x: diagonal_jacobian(df(x, y), y.shape, x.shape, y.dtype, f"jacobian of {name}"),),
+            # dl/dX = g ⊙ f'(X)
+            vjps=(lambda g, y, x: g * df(x, y),),
+            formula=formula,
+        )
+    )
+
+
+#               name        forward                      f'(x) from (x, y)                    f' as written
+_TABLE = [
+    ("negative", np.negative,                  lambda x, y: -np.ones_like(y),               "-1"),
+    ("exp",      np.exp,                       lambda x, y: y,                              "exp(X[i])"),
+    ("log",      np.log,                       lambda x, y: 1.0 / x,                        "1 / X[i]"),
+    ("sqrt",     np.sqrt,                      lambda x, y: 0.5 / y,                        "1 / (2 sqrt(X[i]))"),
+    ("square",   np.square,                    lambda x, y: 2.0 * x,                        "2 X[i]"),
+    ("sin",      np.sin,                       lambda x, y: np.cos(x),                      "cos(X[i])"),
+    ("cos",      np.cos,                       lambda x, y: -np.sin(x),                     "-sin(X[i])"),
+    ("tanh",     np.tanh,                      lambda x, y: 1.0 - y * y,                    "1 - tanh(X[i])²"),
+    ("sigmoid",  _sigmoid,                     lambda x, y: y * (1.0 - y),                  "σ(X[i]) (1 - σ(X[i]))"),
+    ("relu",     lambda x: np.maximum(x, 0),   lambda x, y: (x > 0).astype(y.dtype),        "[X[i] > 0]   (relu'(0) = 0)"),
+    ("softplus", lambda x: np.logaddexp(0, x), lambda x, y: _sigmoid(x),                    "σ(X[i])"),
+    ("abs",      np.abs,                       lambda x, y: np.sign(x).astype(y.dtype),     "sign(X[i])   (abs'(0) = 0)"),
+]
+_OPS = {name: elementwise_op(name, f, df, d) for name, f, df, d in _TABLE}
+
+_EXAMPLE = """
+
+    {formula}
+
+    >>> import numpy as np, jacobians as jx
+    >>> x = jx.var([0.5, 1.5])
+    >>> np.allclose(jx.{name}(x).value, {ref}(np.array([0.5, 1.5])))
+    True
+    >>> jx.jacobian(jx.{name}(x), x).shape
+    (2, 2)
+"""
+
+
+def _doc(name: str, summary: str, ref: str) -> str:
+    return summary + _EXAMPLE.format(formula=_OPS[name].formula, name=name, ref=ref)
+
+
+negative = op_function(_OPS["negative"], _doc("negative", "Elementwise -x.", "np.negative"))
+exp = op_function(_OPS["exp"], _doc("exp", "Elementwise e**x.", "np.exp"))
+log = op_function(_OPS["log"], _doc("log", "Elementwise natural log; log(x ≤ 0) gives nan/-inf as in numpy.", "np.log"))
+sqrt = op_function(_OPS["sqrt"], _doc("sqrt", "Elementwise square root; its derivative is infinite at 0.", "np.sqrt"))
+square = op_function(_OPS["square"], _doc("square", "Elementwise x**2.", "np.square"))
+sin = op_function(_OPS["sin"], _doc("sin", "Elementwise sine.", "np.sin"))
+cos = op_function(_OPS["cos"], _doc("cos", "Elementwise cosine.", "np.cos"))
+tanh = op_function(_OPS["tanh"], _doc("tanh", "Elementwise hyperbolic tangent.", "np.tanh"))
+sigmoid = op_function(
+    _OPS["sigmoid"], _doc("sigmoid", "Elementwise logistic function 1 / (1 + e**-x).", "lambda v: 1 / (1 + np.exp(-v))")
+)
+relu = op_function(
+    _OPS["relu"],
+    _doc("relu", "Elementwise max(x, 0). Convention: relu'(0) = 0 (as in PyTorch and JAX).", "lambda v: np.maximum(v, 0)"),
+)
+softplus = op_function(_OPS["softplus"], _doc("softplus", "Elementwise log(1 + e**x).", "lambda v: np.log1p(np.exp(v))"))
+abs = op_function(_OPS["abs"], _doc("abs", "Elementwise |x|. Convention: abs'(0) = 0.", "np.abs"))  # noqa: A001
+
+
+# Y = X ** p with a constant exponent p
+# dY[i]/dX[j] = δ_ij p X[i]^(p-1)
+def _power_slope(x: np.ndarray, p: float) -> np.ndarray:
+    return p * x ** (p - 1) if p != 0 else np.zeros_like(x)
+
+
+_POWER = register(
+    Op(
+        name="power",
+        forward=lambda x, p: x**p,
+        shape=lambda s, p: tuple(s),
+        jacobians=(lambda y, x, p: diagonal_jacobian(_power_slope(x, p), y.shape, x.shape, y.dtype, "jacobian of power"),),
+        vjps=(lambda g, y, x, p: g * _power_slope(x, p),),
+        formula="dY[i]/dX[j] = δ_ij · p X[i]^(p-1)   (p constant)",
+        params=("p",),
+    )
+)
+
+
+def power(x: Any, p: Any) -> Node:
+    """Elementwise x ** p for a constant (Python or numpy scalar) exponent p.
+
+    dY[i]/dX[j] = δ_ij · p X[i]^(p-1)
+
+    >>> import jacobians as jx
+    >>> x = jx.var([1.0, 2.0])
+    >>> (x ** 3).value.tolist(), jx.grad(jx.sum(x ** 3), x).tolist()
+    ([1.0, 8.0], [3.0, 12.0])
+    """
+    if isinstance(p, Node) or np.ndim(p) != 0:
+        raise TypeError(
+            f"power: the exponent must be a constant scalar, got {type(p).__name__} "
+            f"{'node ' + p.name if isinstance(p, Node) else ''}; for a differentiable exponent write "
+            "jx.exp(b * jx.log(a))"
+        )
+    return apply(_POWER, x, p=float(p))

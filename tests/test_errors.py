@@ -1,0 +1,60 @@
+"""Bad input is refused when the node is built, with a message naming the op and shapes."""
+import numpy as np
+import pytest
+
+import jacobians as jx
+
+
+def test_matmul_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3, 4\) @ \(3, 4\).*transpose"):
+        jx.var(np.ones((3, 4))) @ np.ones((3, 4))
+
+
+def test_broadcast_mismatch_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"add: shapes \(3, 4\) and \(3,\) do not broadcast"):
+        jx.var(np.ones((3, 4))) + np.ones(3)
+
+
+@pytest.mark.parametrize("fn,shape,msg", [
+    (jx.inv, (2, 3), "inv: needs a square matrix"),
+    (jx.det, (3,), "det: needs a square matrix"),
+    (jx.trace, (2, 3), "trace: needs a square matrix"),
+])
+def test_square_ops_refuse_rectangles(fn, shape, msg):
+    with pytest.raises(ValueError, match=msg):
+        fn(jx.var(np.ones(shape)))
+
+
+def test_grad_of_non_scalar_says_use_jacobian():
+    with pytest.raises(ValueError, match="use jx.jacobian"):
+        jx.grad(jx.var(np.ones((2, 2))) * 2, jx.var(np.ones(1)))
+
+
+def test_bad_method_and_order_list_the_valid_ones():
+    x = jx.var(np.ones(2))
+    with pytest.raises(ValueError, match="explicit, vjp, numeric"):
+        jx.jacobian(x * 2, x, method="magic")
+    with pytest.raises(ValueError, match="optimal, reverse, forward, naive"):
+        jx.jacobian(x * 2, x, order="sideways")
+
+
+def test_node_exponent_refused_with_alternative():
+    x = jx.var(np.ones(2))
+    with pytest.raises(TypeError, match="exp"):
+        x ** x
+
+
+def test_reshape_and_axis_errors():
+    x = jx.var(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape an input of shape \(2, 3\)"):
+        x.reshape(4, 2)
+    with pytest.raises(ValueError, match="sum: axis 2 is out of range"):
+        jx.sum(x, axis=2)
+
+
+def test_cross_entropy_label_errors():
+    z = jx.var(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"integer labels must lie in \[0, 4\)"):
+        jx.cross_entropy(z, [0, 1, 4])
+    with pytest.raises(ValueError, match="one-hot rows of shape"):
+        jx.cross_entropy(z, np.ones((2, 4)))
