@@ -21,6 +21,22 @@ from .registry import Op, get_op, register, registered_ops
 
 __version__ = "0.1.0"
 
+# Public names whose modules load on first use (matplotlib stays optional).
+_LAZY = {
+    "explain": "jacobians.explain",
+    "plot_jacobian": "jacobians.plot",
+    "derive": "jacobians.factored",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jacobians' has no attribute {name!r}")
+
+
 __all__ = [
     "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit",
