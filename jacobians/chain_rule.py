@@ -16,11 +16,18 @@ The order of the pairwise contractions decides the cost:
 * ``"optimal"`` asks opt_einsum's dynamic-programming optimizer and keeps the
   cheapest of its answer, reverse and forward — on chains that is the matrix-
   chain optimum, which can beat both pure orders (see docs/benchmarks.md);
-* ``"naive"`` is one einsum over all operands without path optimization.
+* ``"naive"`` is one einsum over all operands of a path, executed by
+  ``np.einsum`` without path optimization (a baseline: its FLOPs are the
+  product of every index size).
 
 Plans are made from shapes alone. The executor then follows the planned steps,
 building each local Jacobian only when a step needs it and freeing it after its
-last use, so a reverse-order gradient never holds two large Jacobians at once.
+last use. A product that several paths share (the same set of local Jacobians,
+e.g. ``dl/dY · dY/dW`` in both ``X→Xᵀ→W→Y→l`` and ``X→W→Y→l``) is computed once
+and counted once in ``Plan.flops``; so a reverse-order gradient builds every
+local Jacobian once and never holds two large ones at a time. Each pairwise
+step is one matrix product (BLAS GEMM) on reshaped views, without copies when
+the contracted axes are contiguous — which they are for out+in layouts.
 When there are too many paths to enumerate, the plan falls back to
 accumulating node by node (reverse or forward mode over the graph).
 """
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 import opt_einsum as oe
@@ -41,6 +48,9 @@ __all__ = ["Plan", "Term", "plan", "execute", "ORDERS", "MAX_PATHS"]
 
 ORDERS = ("optimal", "reverse", "forward", "naive")
 MAX_PATHS = 64
+
+Edge = Tuple[int, int]  # (child id, parent id)
+Key = FrozenSet[Edge]  # the local Jacobians a (partial) product contracts
 
 
 def _labels(nodes: Sequence[Node]) -> Dict[int, str]:
@@ -69,7 +79,12 @@ def _pure_path(n_ops: int, order: str) -> List[Tuple[int, ...]]:
 
 @dataclass
 class Term:
-    """One chain of local Jacobians (one path from x to y), planned as one contraction."""
+    """One chain of local Jacobians (one path from x to y), planned as one contraction.
+
+    ``steps`` is opt_einsum's contraction list; ``step_keys[i]`` names the local
+    Jacobians step i has contracted so far, ``step_flops[i]`` its cost, and
+    ``reused[i]`` says an earlier path already computed that product.
+    """
 
     nodes: List[Node]  # x … y
     equation: str
@@ -80,19 +95,27 @@ class Term:
     flops: int
     largest_intermediate: int
     size_dict: Dict[str, int]
+    step_keys: List[Key] = field(default_factory=list)
+    step_flops: List[int] = field(default_factory=list)
+    reused: List[bool] = field(default_factory=list)
 
     def describe(self) -> str:
         route = " → ".join(n.name for n in self.nodes)
         ops = ", ".join(f"J[{c.name}←{p.name}]{tuple(s)}" for (c, p), s in zip(self.operands, self.shapes))
-        return (f"{route}\n    einsum  {self.equation}\n    operands {ops}\n"
+        text = (f"{route}\n    einsum  {self.equation}\n    operands {ops}\n"
                 f"    path {self.path}   flops {self.flops:.3g}   largest intermediate {self.largest_intermediate:,}")
+        shared = [i + 1 for i, r in enumerate(self.reused) if r]
+        if shared:
+            text += f"\n    step(s) {shared} reuse a product an earlier path computed"
+        return text
 
 
 @dataclass
 class Plan:
     """What the explicit route will contract: equations, paths, FLOPs, sizes.
 
-    ``flops`` is opt_einsum's estimate (summed over terms); ``largest_intermediate``
+    ``flops`` is opt_einsum's estimate summed over the steps the executor runs
+    (a product shared by several paths is counted once); ``largest_intermediate``
     and ``largest_operand`` count elements.
     """
 
@@ -141,6 +164,24 @@ class Plan:
         return execute(self)
 
 
+def _edge(child: Node, parent: Node) -> Edge:
+    return (child.id, parent.id)
+
+
+def _step_keys(operands: List[Tuple[Node, Node]], steps: list, size_dict: Dict[str, int]):
+    """The key and the FLOPs of every step, by replaying opt_einsum's operand list."""
+    pending: List[Key] = [frozenset([_edge(c, p)]) for c, p in operands]
+    keys, flops = [], []
+    for contract_inds, removed, einsum_str, _rest, _blas in steps:
+        picked = [pending.pop(i) for i in contract_inds]
+        key = frozenset().union(*picked)
+        inputs = einsum_str.split("->")[0].split(",")
+        flops.append(oe.helpers.flop_count(set("".join(inputs)), bool(removed), len(inputs), size_dict))
+        keys.append(key)
+        pending.append(key)
+    return keys, flops
+
+
 def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> Term:
     y, x = nodes[-1], nodes[0]
     operands = [(nodes[i + 1], nodes[i]) for i in reversed(range(len(nodes) - 1))]
@@ -155,8 +196,24 @@ def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> Term:
         info = min(candidates, key=lambda i: (i.opt_cost, i.largest_intermediate))
     else:
         _, info = oe.contract_path(eq, *shapes, shapes=True, optimize=_pure_path(len(shapes), order))
+    keys, step_flops = _step_keys(operands, info.contraction_list, info.size_dict)
     return Term(nodes, eq, operands, shapes, list(info.path), info.contraction_list,
-                int(info.opt_cost), int(info.largest_intermediate), dict(info.size_dict))
+                int(info.opt_cost), int(info.largest_intermediate), dict(info.size_dict),
+                keys, [int(f) for f in step_flops])
+
+
+def _share(terms: List[Term]) -> int:
+    """Mark the steps whose product an earlier term computed; the FLOPs of the rest."""
+    seen: set = set()
+    total = 0
+    for t in terms:
+        t.reused = []
+        for key, fl in zip(t.step_keys, t.step_flops):
+            again = len(key) > 1 and key in seen
+            t.reused.append(again)
+            seen.add(key)
+            total += 0 if again else fl
+    return total
 
 
 def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
@@ -164,6 +221,9 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     """Plan the explicit contraction for dy/dx from shapes alone (nothing large is built).
 
     ``hold`` lists nodes treated as constants (paths through them are cut).
+    For several paths, ``"optimal"`` keeps the cheapest of: every path at its
+    own optimum, every path in reverse, every path forward (shared products
+    counted once), so it is never above either pure order.
 
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.ones((3, 2)), name="X")
@@ -171,6 +231,8 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     >>> p = jx.plan(W @ X, X)
     >>> p.equations     # three paths: X→Xᵀ→W→Y, X→W→Y, X→Y
     ['ghef,efcd,cdab->ghab', 'ghef,efab->ghab', 'ghab->ghab']
+    >>> p.flops <= min(jx.plan(W @ X, X, o).flops for o in ("reverse", "forward"))
+    True
     """
     if order not in ORDERS:
         raise ValueError(f"plan: order={order!r} is not one of {', '.join(ORDERS)}")
@@ -187,8 +249,13 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
         chains = paths(y, x, max_paths, hold)
     except TooManyPaths:
         return _plan_accumulate(y, x, nodes, labels, "forward" if order == "forward" else "reverse", hold)
-    p = Plan(y, x, order, "paths", hold, terms=[_plan_term(c, labels, order) for c in chains])
-    p.flops = sum(t.flops for t in p.terms)
+    candidates = [[_plan_term(c, labels, order) for c in chains]]
+    if order == "optimal" and len(chains) > 1:  # per-path optima may share less than a pure order
+        candidates += [[_plan_term(c, labels, o) for c in chains] for o in ("reverse", "forward")]
+    costs = [(_share(ts), max(t.largest_intermediate for t in ts)) for ts in candidates]
+    terms = candidates[costs.index(min(costs))]
+    p = Plan(y, x, order, "paths", hold, terms=terms)
+    p.flops = _share(terms)
     p.largest_intermediate = max(t.largest_intermediate for t in p.terms)
     p.largest_operand = max(math.prod(s) for t in p.terms for s in t.shapes)
     return p
@@ -213,49 +280,113 @@ def _plan_accumulate(y: Node, x: Node, nodes: List[Node], labels: Dict[int, str]
     return p
 
 
-class _LocalJacobians:
-    """Builds each needed local Jacobian once and forgets it after its last use."""
+# ---------------------------------------------------------------- contraction kernels
+def _numpy_einsum(einsum_str: str, *tensors: np.ndarray) -> np.ndarray:
+    """``np.einsum`` without path optimization, after mapping symbols to a-zA-Z."""
+    if not oe.parser.has_valid_einsum_chars_only(einsum_str):
+        if len(set(einsum_str) - set(",->")) > 52:
+            raise ValueError(
+                f"naive contraction {einsum_str!r}: more than 52 index labels, which np.einsum cannot "
+                'take in one call; use order="optimal" (or "reverse"/"forward") for a graph this long'
+            )
+        einsum_str = oe.parser.convert_to_valid_einsum_chars(einsum_str)
+    return np.einsum(einsum_str, *tensors, optimize=False)
 
-    def __init__(self, uses: Dict[Tuple[int, int], int]):
-        self.uses = dict(uses)
-        self.cache: Dict[Tuple[int, int], np.ndarray] = {}
 
-    def take(self, child: Node, parent: Node) -> np.ndarray:
-        key = (child.id, parent.id)
-        J = self.cache.get(key)
-        if J is None:
-            memory.check_bytes(child.shape + parent.shape, child.dtype, f"jacobian of {child.op.name} ({child.name})")
-            J = local_jacobian(child, parent)
+def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` and ``b`` contracted over their shared labels as one matrix product.
+
+    The operands are viewed as (free_a × shared) and (shared × free_b) matrices;
+    numpy copies only if the shared axes are not contiguous blocks (never for
+    out+in layouts). The result is a view in the order of the output labels.
+    """
+    inputs, out = einsum_str.split("->")
+    sa, sb = inputs.split(",")
+    shared = [c for c in sa if c in sb]
+    fa = [c for c in sa if c not in sb]
+    fb = [c for c in sb if c not in sa]
+    if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or any(c in out for c in shared)
+            or sorted(fa + fb) != sorted(out)):
+        return _numpy_einsum(einsum_str, a, b)  # batch or trace indices: no single GEMM
+    dims = {c: n for s, t in ((sa, a), (sb, b)) for c, n in zip(s, t.shape)}
+    m, k, n = (math.prod(dims[c] for c in g) for g in (fa, shared, fb))
+    A = a.transpose([sa.index(c) for c in fa + shared]).reshape(m, k)
+    B = b.transpose([sb.index(c) for c in shared + fb]).reshape(k, n)
+    R = np.matmul(A, B).reshape([dims[c] for c in fa + fb])
+    return R.transpose([(fa + fb).index(c) for c in out])
+
+
+def _contract(einsum_str: str, tensors: List[np.ndarray]) -> np.ndarray:
+    """One planned step: a pairwise GEMM, a relabeling, or a naive multi-operand einsum."""
+    if len(tensors) == 2:
+        return _contract_pair(einsum_str, *tensors)
+    if len(tensors) == 1:
+        src, out = einsum_str.split("->")
+        if sorted(src) == sorted(out) and len(set(src)) == len(src):
+            return tensors[0].transpose([src.index(c) for c in out])
+    return _numpy_einsum(einsum_str, *tensors)
+
+
+def _oriented(arr: np.ndarray, have: str, want: str) -> np.ndarray:
+    """``arr`` (axes labelled ``have``) as a view with axes labelled ``want``."""
+    return arr if have == want else arr.transpose([have.index(c) for c in want])
+
+
+# ---------------------------------------------------------------- the executor
+class _Products:
+    """Local Jacobians and partial products by key, each freed after its last use."""
+
+    def __init__(self, uses: Dict[Key, int], edges_by_key: Dict[Key, Tuple[Node, Node]],
+                 labels: Dict[Key, str]):
+        self.uses = uses
+        self.edges = edges_by_key
+        self.labels = labels
+        self.cache: Dict[Key, Tuple[np.ndarray, str]] = {}
+
+    def take(self, key: Key, want: str) -> np.ndarray:
+        entry = self.cache.get(key)
+        if entry is None:  # only a local Jacobian can be missing: build it now
+            child, parent = self.edges[key]
+            memory.check_bytes(child.shape + parent.shape, child.dtype,
+                               f"jacobian of {child.op.name} ({child.name})")
+            entry = (local_jacobian(child, parent), self.labels[key])
         self.uses[key] -= 1
         if self.uses[key] > 0:
-            self.cache[key] = J
+            self.cache[key] = entry
         else:
             self.cache.pop(key, None)
-        return J
+        return _oriented(entry[0], entry[1], want)
+
+    def put(self, key: Key, value: np.ndarray, labels: str) -> None:
+        if self.uses.get(key, 0) > 0:
+            self.cache[key] = (value, labels)
 
 
-def _result_shape(einsum_str: str, size_dict: Dict[str, int]) -> Tuple[int, ...]:
-    return tuple(size_dict[c] for c in einsum_str.split("->")[1])
-
-
-def _execute_term(term: Term, jacs: _LocalJacobians, what: str) -> np.ndarray:
-    pending: List[object] = list(term.operands)  # (child, parent) until built
-    for contract_inds, _removed, einsum_str, _remaining, _blas in term.steps:
-        picked = [pending.pop(i) for i in contract_inds]
-        shape = _result_shape(einsum_str, term.size_dict)
-        memory.check_bytes(shape, term.nodes[-1].dtype, f"{what}: contraction step {einsum_str}")
-        tensors = [jacs.take(*t) if isinstance(t, tuple) else t for t in picked]
-        del picked
-        pending.append(oe.contract(einsum_str, *tensors))
-        del tensors
-    (result,) = pending
-    if isinstance(result, tuple):  # a single operand needing no step
-        result = jacs.take(*result)
-    return result
+def _uses(terms: List[Term]) -> Dict[Key, int]:
+    """How many executed steps (and path sums) read each local Jacobian or product."""
+    uses: Dict[Key, int] = {}
+    for t in terms:
+        pending: List[Key] = [frozenset([_edge(c, p)]) for c, p in t.operands]
+        for (inds, *_), key, again in zip(t.steps, t.step_keys, t.reused):
+            picked = [pending.pop(i) for i in inds]
+            if not again:
+                for k in picked:
+                    uses[k] = uses.get(k, 0) + 1
+            pending.append(key)
+        (last,) = pending
+        uses[last] = uses.get(last, 0) + 1
+    return uses
 
 
 def execute(p: Plan) -> np.ndarray:
-    """Execute a :class:`Plan`; the result is C-contiguous, of shape y.shape + x.shape."""
+    """Execute a :class:`Plan`; the result is C-contiguous, of shape y.shape + x.shape.
+
+    >>> import numpy as np, jacobians as jx
+    >>> x = jx.var(np.ones(3), name="x")
+    >>> A = 2 * np.eye(3)
+    >>> execute(jx.plan(A @ (A @ x), x, "reverse")).diagonal().tolist()
+    [4.0, 4.0, 4.0]
+    """
     y, x = p.y, p.x
     shape = y.shape + x.shape
     what = f"jacobian d{y.name}/d{x.name}"
@@ -269,18 +400,35 @@ def execute(p: Plan) -> np.ndarray:
     memory.check_bytes(shape, dtype, what)
     if p.strategy == "accumulate":
         return _execute_accumulate(p, what)
-    uses: Dict[Tuple[int, int], int] = {}
+    edges_by_key, labels = {}, {}
     for t in p.terms:
-        for c, q in t.operands:
-            uses[(c.id, q.id)] = uses.get((c.id, q.id), 0) + 1
-    jacs = _LocalJacobians(uses)
+        for (c, q), sub in zip(t.operands, t.equation.split("->")[0].split(",")):
+            edges_by_key[frozenset([_edge(c, q)])] = (c, q)
+            labels[frozenset([_edge(c, q)])] = sub
+    products = _Products(_uses(p.terms), edges_by_key, labels)
     total: Optional[np.ndarray] = None
     for t in p.terms:
-        r = _execute_term(t, jacs, what)
+        pending: List[Key] = [frozenset([_edge(c, q)]) for c, q in t.operands]
+        for (inds, _removed, einsum_str, _rest, _blas), key, again in zip(t.steps, t.step_keys, t.reused):
+            picked = [pending.pop(i) for i in inds]
+            pending.append(key)
+            if again:
+                continue
+            inputs, out = einsum_str.split("->")
+            memory.check_bytes([t.size_dict[c] for c in out], y.dtype, f"{what}: contraction step {einsum_str}")
+            tensors = [products.take(k, s) for k, s in zip(picked, inputs.split(","))]
+            result = _contract(einsum_str, tensors)
+            del tensors
+            products.put(key, result, out)
+            del result
+        r = products.take(pending[0], t.equation.split("->")[1])
         if total is None:
-            total = np.ascontiguousarray(r, dtype=y.dtype)  # opt_einsum may hand back a transposed view
+            total = np.ascontiguousarray(r, dtype=y.dtype)  # steps may hand back a transposed view
+            if not total.flags.writeable:  # a read-only local Jacobian: never add into it
+                total = total.copy()
         else:
             total += r
+        del r
     return total.reshape(shape)
 
 
@@ -305,7 +453,8 @@ def _execute_accumulate(p: Plan, what: str) -> np.ndarray:
                 return np.ascontiguousarray(A)
             for eq, q in by_child.get(n.id, []):
                 J = local_jacobian(n, q)
-                add(q.id, J if A is None else oe.contract(eq, A, J))
+                add(q.id, J if A is None else _contract_pair(eq, A, J))
+                del J
     else:
         acc[x.id] = None
         for n in nodes:
@@ -314,7 +463,8 @@ def _execute_accumulate(p: Plan, what: str) -> np.ndarray:
             for eq, q in by_child.get(n.id, []):
                 T = acc[q.id]
                 J = local_jacobian(n, q)
-                add(n.id, J if T is None else oe.contract(eq, J, T))
+                add(n.id, J if T is None else _contract_pair(eq, J, T))
+                del J
             for q in {q.id for _, q in by_child.get(n.id, [])}:  # free what no later node needs
                 if all(c.id in acc for _, c in by_parent.get(q, [])) and q != x.id:
                     acc.pop(q, None)
