@@ -1,0 +1,126 @@
+"""Teaching demos, one module each: ``python -m jacobians demo [NAME]``.
+
+Every demo module defines ``NAME``, ``SUMMARY``, ``SIZES`` (the size names and
+their defaults, in order) and ``run(sizes, seed, plot_dir, out) -> DemoResult``.
+
+>>> sorted(DEMOS)
+['chain', 'mlp']
+>>> parse_sizes("D=2,N=5", {"D": 3, "N": 4})
+{'D': 2, 'N': 5}
+>>> parse_sizes("2x5", {"D": 3, "N": 4})
+{'D': 2, 'N': 5}
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, List, Optional, TextIO
+
+import numpy as np
+
+from ..node import Node
+
+__all__ = ["DEMOS", "DEFAULT", "DemoResult", "get_demo", "parse_sizes", "run_demo"]
+
+# name -> module; the first is the default (the README's ``python -m jacobians demo``)
+DEMOS: Dict[str, str] = {
+    "chain": "jacobians.demos.chain",
+    "mlp": "jacobians.demos.mlp",
+}
+DEFAULT = "chain"
+
+
+class DemoError(ValueError):
+    """A bad demo name or size specification (the CLI prints it on one line and exits 2)."""
+
+
+@dataclass
+class DemoResult:
+    """What a demo computed: named arrays (for tests), discrepancies, whether all checks passed, plots."""
+
+    values: Dict[str, np.ndarray] = field(default_factory=dict)
+    discrepancies: Dict[str, float] = field(default_factory=dict)
+    ok: bool = True
+    plots: List[Path] = field(default_factory=list)
+
+
+def get_demo(name: str) -> ModuleType:
+    """The demo module called ``name``; the error lists the available demos."""
+    if name not in DEMOS:
+        raise DemoError(f"unknown demo {name!r}; available: {', '.join(DEMOS)} (see python -m jacobians demo --list)")
+    return importlib.import_module(DEMOS[name])
+
+
+def parse_sizes(text: str, defaults: Dict[str, int]) -> Dict[str, int]:
+    """Sizes from ``"D=3,N=5"`` (any subset, by name) or ``"3x5"`` / ``"3,5"`` (all, in order)."""
+    sizes = dict(defaults)
+    items = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    expected = ", ".join(f"{k}={v}" for k, v in defaults.items())
+    if items and all("=" not in t for t in items):
+        items = [t for part in items for t in part.split("x")]
+        if len(items) != len(defaults):
+            raise DemoError(f"--sizes {text!r}: give {len(defaults)} sizes ({', '.join(defaults)}), "
+                            f"e.g. --sizes {'x'.join(str(v) for v in defaults.values())}")
+        items = [f"{k}={v}" for k, v in zip(defaults, items)]
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in defaults:
+            raise DemoError(f"--sizes: unknown size {key!r}; this demo's sizes are {expected}")
+        if not value.isdigit() or int(value) < 1:
+            raise DemoError(f"--sizes: {key}={value!r} must be a positive integer (e.g. {key}={defaults[key]})")
+        sizes[key] = int(value)
+    return sizes
+
+
+def run_demo(name: str = DEFAULT, sizes: Optional[Dict[str, int]] = None, seed: int = 0,
+             plot_dir: Optional[Path] = None, out: Optional[TextIO] = None) -> DemoResult:
+    """Run one demo, printing to ``out`` (default stdout)."""
+    import sys
+
+    mod = get_demo(name)
+    full = dict(mod.SIZES)
+    full.update(sizes or {})
+    if plot_dir is not None:
+        plot_dir = Path(plot_dir)
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    return mod.run(full, seed, plot_dir, out or sys.stdout)
+
+
+# ------------------------------------------------------------ shared helpers
+def named(node: Node, name: str) -> Node:
+    """Give an op's result a name for printing (derivations say W, not matmul#7)."""
+    node._name = name
+    return node
+
+
+def matrix(A: np.ndarray, indent: int = 6) -> str:
+    """A fixed-point rendering of an array, indented (the tests read the numbers back)."""
+    text = np.array2string(np.asarray(A, dtype=np.float64), precision=4, floatmode="fixed", suppress_small=True,
+                           max_line_width=110, sign=" ")
+    return "\n".join(" " * indent + line for line in text.splitlines())
+
+
+def max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
+class Printer:
+    """print() to one stream, with headings and numbered sections."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    def __call__(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def title(self, text: str) -> None:
+        self(text)
+        self("=" * len(text))
+
+    def section(self, text: str) -> None:
+        self()
+        self(text)
+        self("-" * len(text))
