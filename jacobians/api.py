@@ -3,7 +3,10 @@
 * ``method="explicit"`` (default) — local Jacobians contracted by the planned
   einsum of :mod:`jacobians.chain_rule`;
 * ``method="vjp"`` — only the hand-written VJPs (:mod:`jacobians.vjp`);
-* ``method="numeric"`` — central differences in float64 (:mod:`jacobians.numeric`).
+* ``method="numeric"`` — central differences in float64 (:mod:`jacobians.numeric`);
+* ``method="factored"`` — the ops' factored Jacobians (deltas and small arrays),
+  deltas eliminated, the rest contracted by opt_einsum (:mod:`jacobians.factored`);
+  it falls back to the explicit route when the expansion would blow up.
 
 Conventions: the Jacobian has shape ``y.shape + x.shape`` (as in JAX, PyTorch
 and autograd). ``x`` may be an intermediate node: the result is the partial
@@ -18,13 +21,14 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 
 from .chain_rule import ORDERS, plan
+from .factored import jacobian_factored
 from .node import Node
 from .numeric import jacobian_numeric
 from .vjp import backward, jacobian_vjp
 
 __all__ = ["jacobian", "grad", "METHODS"]
 
-METHODS = ("explicit", "vjp", "numeric")
+METHODS = ("explicit", "vjp", "numeric", "factored")
 Wrt = Union[Node, Sequence[Node]]
 
 
@@ -56,6 +60,8 @@ def _one_jacobian(y: Node, x: Node, method: str, order: str, hold: Sequence[Node
         return plan(y, x, order, hold).execute()
     if method == "vjp":
         return jacobian_vjp(y, x, hold)
+    if method == "factored":
+        return jacobian_factored(y, x, order, hold)
     return jacobian_numeric(y, x, hold)
 
 
@@ -64,7 +70,8 @@ def jacobian(y: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal"
     """The full Jacobian dy/dx, an ndarray of shape ``y.shape + x.shape``.
 
     ``wrt`` is a node or a list of nodes (then a list of Jacobians). ``order``
-    is the contraction order of the explicit route (see :mod:`jacobians.chain_rule`).
+    is the contraction order of the explicit route (see :mod:`jacobians.chain_rule`);
+    the factored route plans its own and uses ``order`` only when it falls back.
     ``hold`` lists nodes treated as constants: the partial derivative with
     every path through them cut.
 
@@ -76,6 +83,8 @@ def jacobian(y: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal"
     (4, 3, 4, 4)
     >>> J = jx.jacobian(Y, X)            # total: through W and directly
     >>> np.allclose(J, jx.jacobian(Y, X, method="numeric"))
+    True
+    >>> np.allclose(J, jx.jacobian(Y, X, method="factored"))   # deltas and small arrays only
     True
     """
     xs = _check("jacobian", y, wrt, method, order)
@@ -94,6 +103,8 @@ def grad(l: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal",
     >>> Y = W @ X
     >>> G = jx.grad(jx.sum(Y * Y), W)
     >>> np.allclose(G, 2 * Y.value @ X.T)     # the Frobenius-calculus shortcut
+    True
+    >>> np.allclose(jx.grad(jx.sum(Y * Y), W, method="factored"), G)   # the same shortcut, derived
     True
     """
     xs = _check("grad", l, wrt, method, order)

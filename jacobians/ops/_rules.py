@@ -1,13 +1,13 @@
-"""Building blocks shared by op declarations: shape rules and delta scatters."""
+"""Building blocks shared by op declarations: shape rules, delta scatters, factored forms."""
 from __future__ import annotations
 
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
 from .. import memory
 from ..node import Node, apply
-from ..registry import Op
+from ..registry import Factor, Factored, Op, Product
 from ..scatter import broadcast_ties, tied_view
 
 Shape = Tuple[int, ...]
@@ -46,6 +46,39 @@ def diagonal_jacobian(local: np.ndarray, out_shape: Shape, in_shape: Shape, dtyp
     view = tied_view(J, broadcast_ties(tuple(out_shape), tuple(in_shape)))
     view[...] = np.reshape(np.broadcast_to(local, out_shape), view.shape)
     return J
+
+
+OUT_LABELS = "ijklmnoabcdefgh"  # output axes of a factored Jacobian
+IN_LABELS = "pqrstuvwxyzABCD"  # input axes
+
+
+def axis_labels(n_out: int, n_in: int) -> Tuple[str, str]:
+    """Index letters for the output axes and the input axes of a factored Jacobian."""
+    if n_out > len(OUT_LABELS) or n_in > len(IN_LABELS):
+        raise ValueError(f"factored Jacobians support up to {len(OUT_LABELS)} axes, got {n_out} and {n_in}")
+    return OUT_LABELS[:n_out], IN_LABELS[:n_in]
+
+
+def broadcast_factored(out_shape: Shape, in_shape: Shape, partial: Optional[np.ndarray] = None,
+                       name: str = "", coef: float = 1.0) -> Factored:
+    """dY[i...]/dA[p...] = coef · Π δ(i_k, p_a) · partial[i...] for A broadcast into Y.
+
+    One delta per axis of A that was not broadcast; a broadcast axis (length 1,
+    or missing in front) gets none: one entry of A reaches a whole row of Y.
+    ``partial`` (broadcastable to ``out_shape``) is the elementwise derivative;
+    None when it is the constant ``coef``. Axes along which it is constant
+    are dropped from the factor.
+    """
+    out, inp = axis_labels(len(out_shape), len(in_shape))
+    off = len(out_shape) - len(in_shape)
+    deltas = tuple(out[a + off] + inp[a] for a, n in enumerate(in_shape) if n == out_shape[a + off])
+    factors: Tuple[Factor, ...] = ()
+    if partial is not None:
+        f = np.asarray(partial)
+        f = f.reshape((1,) * (len(out_shape) - f.ndim) + f.shape)
+        keep = [k for k in range(f.ndim) if not (f.shape[k] == 1 and out_shape[k] != 1)]
+        factors = (Factor(f.reshape([f.shape[k] for k in keep]), "".join(out[k] for k in keep), name),)
+    return Factored(out, inp, (Product(factors, deltas, coef),))
 
 
 def unbroadcast(g: np.ndarray, in_shape: Shape) -> np.ndarray:

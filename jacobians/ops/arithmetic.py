@@ -14,7 +14,7 @@ import numpy as np
 
 from ..node import Node, apply
 from ..registry import Op, register
-from ._rules import broadcast_rule, diagonal_jacobian, unbroadcast
+from ._rules import broadcast_factored, broadcast_rule, diagonal_jacobian, unbroadcast
 
 __all__ = ["add", "subtract", "multiply", "divide"]
 
@@ -37,6 +37,8 @@ _ADD = register(Op(
     jacobians=_jacs("add", lambda y, a, b: 1.0, lambda y, a, b: 1.0),
     vjps=(lambda g, y, a, b: unbroadcast(g, a.shape), lambda g, y, a, b: unbroadcast(g, b.shape)),
     formula="dY[i]/dA[j] = δ_ij ;  dY[i]/dB[j] = δ_ij   (no δ on broadcast axes)",
+    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
+              lambda y, a, b: broadcast_factored(y.shape, b.shape)),
 ))
 
 # Y = A - B      dY[i]/dA[j] = δ_ij      dY[i]/dB[j] = -δ_ij
@@ -45,6 +47,8 @@ _SUBTRACT = register(Op(
     jacobians=_jacs("subtract", lambda y, a, b: 1.0, lambda y, a, b: -1.0),
     vjps=(lambda g, y, a, b: unbroadcast(g, a.shape), lambda g, y, a, b: -unbroadcast(g, b.shape)),
     formula="dY[i]/dA[j] = δ_ij ;  dY[i]/dB[j] = -δ_ij   (no δ on broadcast axes)",
+    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
+              lambda y, a, b: broadcast_factored(y.shape, b.shape, coef=-1.0)),
 ))
 
 # Y = A ⊙ B      dY[i]/dA[j] = δ_ij B[i]      dY[i]/dB[j] = δ_ij A[i]
@@ -53,6 +57,8 @@ _MULTIPLY = register(Op(
     jacobians=_jacs("multiply", lambda y, a, b: b, lambda y, a, b: a),
     vjps=(lambda g, y, a, b: unbroadcast(g * b, a.shape), lambda g, y, a, b: unbroadcast(g * a, b.shape)),
     formula="dY[i]/dA[j] = δ_ij B[i] ;  dY[i]/dB[j] = δ_ij A[i]   (no δ on broadcast axes)",
+    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape, b, "{x1}"),
+              lambda y, a, b: broadcast_factored(y.shape, b.shape, a, "{x0}")),
 ))
 
 # Y = A / B      dY[i]/dA[j] = δ_ij / B[i]      dY[i]/dB[j] = -δ_ij A[i] / B[i]²
@@ -61,6 +67,8 @@ _DIVIDE = register(Op(
     jacobians=_jacs("divide", lambda y, a, b: 1.0 / b, lambda y, a, b: -a / (b * b)),
     vjps=(lambda g, y, a, b: unbroadcast(g / b, a.shape), lambda g, y, a, b: unbroadcast(-g * a / (b * b), b.shape)),
     formula="dY[i]/dA[j] = δ_ij / B[i] ;  dY[i]/dB[j] = -δ_ij A[i] / B[i]²   (no δ on broadcast axes)",
+    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape, 1.0 / b, "1/{x1}"),
+              lambda y, a, b: broadcast_factored(y.shape, b.shape, a / (b * b), "{x0}/{x1}²", coef=-1.0)),
 ))
 
 

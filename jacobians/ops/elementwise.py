@@ -3,7 +3,9 @@
 Every one has the diagonal Jacobian   dY[i...]/dX[j...] = δ_ij f'(X[i...])
 (one delta per axis), written into a zeroed array through a strided view, and
 the VJP   dl/dX = g ⊙ f'(X).   Only f and f' differ, so each op is one line of
-the table below: name, forward, derivative (from X and Y), formula of f'.
+the table below: name, forward, derivative (from X and Y), formula of f', and
+f' as the factor of the factored Jacobian (the name of the array the
+derivative gives, or a constant like "-1").
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 
 from ..node import Node, apply
 from ..registry import Op, register
-from ._rules import diagonal_jacobian, op_function, same_shape
+from ._rules import broadcast_factored, diagonal_jacobian, op_function, same_shape
 
 __all__ = [
     "negative", "exp", "log", "sqrt", "square", "sin", "cos", "tanh", "sigmoid",
@@ -25,9 +27,24 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
-def elementwise_op(name: str, f: Callable, df: Callable, derivative: str) -> Op:
-    """Declare Y = f(X) with f'(X) given by ``df(x, y)``; registers and returns the op."""
+def elementwise_op(name: str, f: Callable, df: Callable, derivative: str, factor: str) -> Op:
+    """Declare Y = f(X) with f'(X) given by ``df(x, y)``; registers and returns the op.
+
+    ``factor`` names df's array in the factored form ("tanh'({x0})"), or is a
+    number when f' is that constant (then no array is carried).
+    """
     formula = f"dY[i]/dX[j] = δ_ij · {derivative}   (one δ per axis)"
+    try:
+        constant: "float | None" = float(factor)
+    except ValueError:
+        constant = None
+
+    # dY[i...]/dX[j...] = Π_k δ(i_k, j_k) · f'(X)[i...]
+    def factored(y, x):
+        if constant is not None:
+            return broadcast_factored(y.shape, x.shape, coef=constant)
+        return broadcast_factored(y.shape, x.shape, np.asarray(df(x, y), dtype=y.dtype), factor)
+
     return register(
         Op(
             name=name,
@@ -38,26 +55,27 @@ def elementwise_op(name: str, f: Callable, df: Callable, derivative: str) -> Op:
             # dl/dX = g ⊙ f'(X)
             vjps=(lambda g, y, x: g * df(x, y),),
             formula=formula,
+            factored=(factored,),
         )
     )
 
 
-#               name        forward                      f'(x) from (x, y)                    f' as written
+#               name        forward                      f'(x) from (x, y)                    f' as written                  f' as a factor
 _TABLE = [
-    ("negative", np.negative,                  lambda x, y: -np.ones_like(y),               "-1"),
-    ("exp",      np.exp,                       lambda x, y: y,                              "exp(X[i])"),
-    ("log",      np.log,                       lambda x, y: 1.0 / x,                        "1 / X[i]"),
-    ("sqrt",     np.sqrt,                      lambda x, y: 0.5 / y,                        "1 / (2 sqrt(X[i]))"),
-    ("square",   np.square,                    lambda x, y: 2.0 * x,                        "2 X[i]"),
-    ("sin",      np.sin,                       lambda x, y: np.cos(x),                      "cos(X[i])"),
-    ("cos",      np.cos,                       lambda x, y: -np.sin(x),                     "-sin(X[i])"),
-    ("tanh",     np.tanh,                      lambda x, y: 1.0 - y * y,                    "1 - tanh(X[i])²"),
-    ("sigmoid",  _sigmoid,                     lambda x, y: y * (1.0 - y),                  "σ(X[i]) (1 - σ(X[i]))"),
-    ("relu",     lambda x: np.maximum(x, 0),   lambda x, y: (x > 0).astype(y.dtype),        "[X[i] > 0]   (relu'(0) = 0)"),
-    ("softplus", lambda x: np.logaddexp(0, x), lambda x, y: _sigmoid(x),                    "σ(X[i])"),
-    ("abs",      np.abs,                       lambda x, y: np.sign(x).astype(y.dtype),     "sign(X[i])   (abs'(0) = 0)"),
+    ("negative", np.negative,                  lambda x, y: -np.ones_like(y),               "-1",                          "-1"),
+    ("exp",      np.exp,                       lambda x, y: y,                              "exp(X[i])",                   "{y}"),
+    ("log",      np.log,                       lambda x, y: 1.0 / x,                        "1 / X[i]",                    "1/{x0}"),
+    ("sqrt",     np.sqrt,                      lambda x, y: 0.5 / y,                        "1 / (2 sqrt(X[i]))",          "1/(2 {y})"),
+    ("square",   np.square,                    lambda x, y: 2.0 * x,                        "2 X[i]",                      "2 {x0}"),
+    ("sin",      np.sin,                       lambda x, y: np.cos(x),                      "cos(X[i])",                   "cos({x0})"),
+    ("cos",      np.cos,                       lambda x, y: -np.sin(x),                     "-sin(X[i])",                  "-sin({x0})"),
+    ("tanh",     np.tanh,                      lambda x, y: 1.0 - y * y,                    "1 - tanh(X[i])²",             "(1 - {y}²)"),
+    ("sigmoid",  _sigmoid,                     lambda x, y: y * (1.0 - y),                  "σ(X[i]) (1 - σ(X[i]))",       "σ'({x0})"),
+    ("relu",     lambda x: np.maximum(x, 0),   lambda x, y: (x > 0).astype(y.dtype),        "[X[i] > 0]   (relu'(0) = 0)", "[{x0} > 0]"),
+    ("softplus", lambda x: np.logaddexp(0, x), lambda x, y: _sigmoid(x),                    "σ(X[i])",                     "σ({x0})"),
+    ("abs",      np.abs,                       lambda x, y: np.sign(x).astype(y.dtype),     "sign(X[i])   (abs'(0) = 0)",  "sign({x0})"),
 ]
-_OPS = {name: elementwise_op(name, f, df, d) for name, f, df, d in _TABLE}
+_OPS = {name: elementwise_op(name, f, df, d, fac) for name, f, df, d, fac in _TABLE}
 
 _EXAMPLE = """
 
@@ -101,6 +119,17 @@ def _power_slope(x: np.ndarray, p: float) -> np.ndarray:
     return p * x ** (p - 1) if p != 0 else np.zeros_like(x)
 
 
+# the factored form keeps p as the coefficient: for p = 2 the factor is X itself
+def _power_factored(y: np.ndarray, x: np.ndarray, p: float):
+    if p == 0:
+        return broadcast_factored(y.shape, x.shape, coef=0.0)
+    if p == 1:
+        return broadcast_factored(y.shape, x.shape)
+    if p == 2:
+        return broadcast_factored(y.shape, x.shape, x, "{x0}", coef=2.0)
+    return broadcast_factored(y.shape, x.shape, x ** (p - 1), f"{{x0}}^{p - 1:g}", coef=p)
+
+
 _POWER = register(
     Op(
         name="power",
@@ -110,6 +139,7 @@ _POWER = register(
         vjps=(lambda g, y, x, p: g * _power_slope(x, p),),
         formula="dY[i]/dX[j] = δ_ij · p X[i]^(p-1)   (p constant)",
         params=("p",),
+        factored=(lambda y, x, p: _power_factored(y, x, p),),
     )
 )
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import memory
 from ..node import Node, apply
-from ..registry import Op, register
+from ..registry import Factor, Factored, Op, Product, register
 from ..scatter import tied_view
 
 __all__ = ["matmul", "trace", "fro", "inv", "det", "logdet", "solve"]
@@ -74,11 +74,25 @@ def _matmul_vjp_b(g, y, a, b):  # dl/dB = Aᵀ G
     return (a2.T @ g.reshape(a2.shape[0], b2.shape[1])).reshape(b.shape)
 
 
+# factored: the same formulas; a vector operand drops its row (A) or column (B) letter
+def _matmul_fac_a(y, a, b):  # δ_ip B[q,j]
+    i, p = ("i", "p") if a.ndim == 2 else ("", "")
+    j = "j" if b.ndim == 2 else ""
+    return Factored(i + j, p + "q", (Product((Factor(b, "q" + j, "{x1}"),), (i + p,) if i else ()),))
+
+
+def _matmul_fac_b(y, a, b):  # A[i,p] δ_qj
+    i = "i" if a.ndim == 2 else ""
+    j, q = ("j", "q") if b.ndim == 2 else ("", "")
+    return Factored(i + j, "p" + q, (Product((Factor(a, i + "p", "{x0}"),), (j + q,) if j else ()),))
+
+
 _MATMUL = register(Op(
     "matmul", np.matmul, _matmul_shape,
     jacobians=(_matmul_jac_a, _matmul_jac_b),
     vjps=(_matmul_vjp_a, _matmul_vjp_b),
     formula="dY[i,j]/dA[p,q] = δ_ip B[q,j] ;  dY[i,j]/dB[p,q] = A[i,p] δ_qj",
+    factored=(_matmul_fac_a, _matmul_fac_b),
 ))
 
 
@@ -118,7 +132,11 @@ _TRACE = register(Op(
     jacobians=(lambda y, a: np.eye(a.shape[0], dtype=y.dtype),),
     vjps=(lambda g, y, a: g * np.eye(a.shape[0], dtype=a.dtype),),
     formula="dy/dA[p,q] = δ_pq",
+    factored=(lambda y, a: Factored("", "pq", (Product((), ("pq",)),)),),
 ))
+
+
+_IN = "pqrstuvwxyzABCD"  # input letters of a factored form
 
 
 # dy/dA[p...] = A[p...] / y
@@ -127,6 +145,8 @@ _FRO = register(Op(
     jacobians=(lambda y, a: (a / y).astype(y.dtype),),
     vjps=(lambda g, y, a: g * a / y,),
     formula="dy/dA[p...] = A[p...] / ‖A‖_F",
+    factored=(lambda y, a: Factored("", _IN[:a.ndim], (Product(
+        (Factor(a, _IN[:a.ndim], "{x0}"), Factor(np.asarray(1.0 / y, dtype=y.dtype), "", "1/{y}"))),)),),
 ))
 
 
@@ -142,6 +162,7 @@ _INV = register(Op(
     jacobians=(_inv_jac,),
     vjps=(lambda g, y, a: -(y.T @ g @ y.T),),
     formula="dY[i,j]/dA[p,q] = -Y[i,p] Y[q,j]",
+    factored=(lambda y, a: Factored("ij", "pq", (Product((Factor(y, "ip", "{y}"), Factor(y, "qj", "{y}")), (), -1.0),)),),
 ))
 
 
@@ -151,6 +172,8 @@ _DET = register(Op(
     jacobians=(lambda y, a: (y * np.linalg.inv(a).T).astype(y.dtype),),
     vjps=(lambda g, y, a: g * y * np.linalg.inv(a).T,),
     formula="dy/dA[p,q] = det(A) (A⁻¹)[q,p]",
+    factored=(lambda y, a: Factored("", "pq", (Product(
+        (Factor(np.asarray(y), "", "{y}"), Factor(np.linalg.inv(a), "qp", "{x0}⁻¹"))),)),),
 ))
 
 
@@ -160,6 +183,7 @@ _LOGDET = register(Op(
     jacobians=(lambda y, a: np.ascontiguousarray(np.linalg.inv(a).T, dtype=y.dtype),),
     vjps=(lambda g, y, a: g * np.linalg.inv(a).T,),
     formula="dy/dA[p,q] = (A⁻¹)[q,p]",
+    factored=(lambda y, a: Factored("", "pq", (Product((Factor(np.linalg.inv(a), "qp", "{x0}⁻¹"),)),)),),
 ))
 
 
@@ -259,11 +283,23 @@ def _solve_vjp_a(g, x, a, b):  # dl/dA = -(A⁻ᵀ G) Xᵀ
     return -(np.outer(gb, x) if x.ndim == 1 else gb @ x.T)
 
 
+def _solve_fac_a(x, a, b):  # -(A⁻¹)[i,p] X[q,j]   (a vector X drops j)
+    j = "j" if x.ndim == 2 else ""
+    ainv = Factor(np.linalg.inv(a), "ip", "{x0}⁻¹")
+    return Factored("i" + j, "pq", (Product((ainv, Factor(x, "q" + j, "{y}")), (), -1.0),))
+
+
+def _solve_fac_b(x, a, b):  # (A⁻¹)[i,p] δ_qj   (a vector B drops q and j)
+    j, q = ("j", "q") if x.ndim == 2 else ("", "")
+    return Factored("i" + j, "p" + q, (Product((Factor(np.linalg.inv(a), "ip", "{x0}⁻¹"),), (j + q,) if j else ()),))
+
+
 _SOLVE = register(Op(
     "solve", np.linalg.solve, _solve_shape,
     jacobians=(_solve_jac_a, _solve_jac_b),
     vjps=(_solve_vjp_a, _solve_vjp_b),
     formula="dX[i,j]/dA[p,q] = -(A⁻¹)[i,p] X[q,j] ;  dX[i,j]/dB[p,q] = (A⁻¹)[i,p] δ_qj",
+    factored=(_solve_fac_a, _solve_fac_b),
 ))
 
 

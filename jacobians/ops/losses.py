@@ -11,7 +11,8 @@ from typing import Any, Tuple
 import numpy as np
 
 from ..node import Node, apply
-from ..registry import Op, register
+from ..registry import Factor, Factored, Op, Product, register
+from ._rules import axis_labels
 from .reductions import _lse, _softmax_over
 
 __all__ = ["mse", "cross_entropy"]
@@ -25,6 +26,11 @@ def _mse_shape(p: Shape, t: Shape) -> Shape:
     return ()
 
 
+def _mse_factored(y, p, t, sign):  # ±(2/n) (P - T)[j...]
+    _, inp = axis_labels(0, p.ndim)
+    return Factored("", inp, (Product((Factor((p - t).astype(y.dtype), inp, "({x0} - {x1})"),), (), sign / p.size),))
+
+
 _MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2), _mse_shape,
     jacobians=(lambda y, p, t: (2.0 * (p - t) / p.size).astype(y.dtype),
@@ -32,6 +38,7 @@ _MSE = register(Op(
     vjps=(lambda g, y, p, t: g * 2.0 * (p - t) / p.size,
           lambda g, y, p, t: -g * 2.0 * (p - t) / p.size),
     formula="dl/dP[j] = 2 (P[j] - T[j]) / n ;  dl/dT[j] = -2 (P[j] - T[j]) / n",
+    factored=(lambda y, p, t: _mse_factored(y, p, t, 2.0), lambda y, p, t: _mse_factored(y, p, t, -2.0)),
 ))
 
 
@@ -66,6 +73,8 @@ _CROSS_ENTROPY = register(Op(
     vjps=(lambda g, y, z, t: g * _ce_grad(z, t),),
     formula="dl/dZ[r,k] = (softmax(Z)[r,k] Σ_k' T[r,k'] - T[r,k]) / m",
     params=("t",),
+    factored=(lambda y, z, t: Factored("", axis_labels(0, z.ndim)[1], (Product(
+        (Factor(_ce_grad(z, t).astype(y.dtype), axis_labels(0, z.ndim)[1], "(softmax({x0}) Σt - t)/m"),)),)),),
 ))
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import memory
 from ..node import Node, apply
-from ..registry import Op, register
+from ..registry import Factor, Factored, Op, Product, register
+from ._rules import axis_labels
 from ..scatter import tied_view
 
 __all__ = ["sum", "mean", "logsumexp", "softmax", "log_softmax"]
@@ -57,6 +58,18 @@ def _reduction_view(J: np.ndarray, in_shape: Shape, axes: Tuple[int, ...], keepd
     return tied_view(J, ties)
 
 
+def _reduction_deltas(out: str, inp: str, axes: Tuple[int, ...], keepdims: bool) -> Tuple[str, ...]:
+    """δ(out_k, in_a) for each kept input axis a; reduced axes get none (kept length-1 axes stay free)."""
+    deltas, k = [], 0
+    for a in range(len(inp)):
+        if a in axes:
+            k += keepdims
+            continue
+        deltas.append(out[k] + inp[a])
+        k += 1
+    return tuple(deltas)
+
+
 def _kept_then_reduced(x: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
     """x with its kept axes first and reduced axes last (the order of the reduction view)."""
     return np.transpose(x, [a for a in range(x.ndim) if a not in axes] + list(axes))
@@ -81,19 +94,26 @@ def _sum_like(name: str, scale):
     def vjp(g, y, x, axes, keepdims):
         return _spread(g * scale(x.shape, axes), x.shape, axes).astype(x.dtype, copy=True)
 
-    return shape, (jac,), (vjp,)
+    # factored: the deltas alone, times the scale
+    def factored(y, x, axes, keepdims):
+        out, inp = axis_labels(y.ndim, x.ndim)
+        return Factored(out, inp, (Product((), _reduction_deltas(out, inp, axes, keepdims), scale(x.shape, axes)),))
+
+    return shape, (jac,), (vjp,), (factored,)
 
 
 def _count(shape: Shape, axes: Tuple[int, ...]) -> float:
     return 1.0 / float(np.prod([shape[a] for a in axes]))
 
 
-_s, _j, _v = _sum_like("sum", lambda shape, axes: 1.0)
+_s, _j, _v, _f = _sum_like("sum", lambda shape, axes: 1.0)
 _SUM = register(Op("sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims), _s, _j, _v,
-                   formula="dY[k]/dX[j] = δ(k = j without the summed axes)", params=("axes", "keepdims")))
-_s, _j, _v = _sum_like("mean", _count)
+                   formula="dY[k]/dX[j] = δ(k = j without the summed axes)", params=("axes", "keepdims"),
+                   factored=_f))
+_s, _j, _v, _f = _sum_like("mean", _count)
 _MEAN = register(Op("mean", lambda x, axes, keepdims: np.mean(x, axis=axes, keepdims=keepdims), _s, _j, _v,
-                    formula="dY[k]/dX[j] = δ(k = j without the averaged axes) / count", params=("axes", "keepdims")))
+                    formula="dY[k]/dX[j] = δ(k = j without the averaged axes) / count", params=("axes", "keepdims"),
+                    factored=_f))
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Node:  # noqa: A001
@@ -140,12 +160,19 @@ def _lse_jac(y, x, axes):
     return J
 
 
+def _lse_factored(y, x, axes):  # δ(kept axes) softmax(X)[j...]
+    out, inp = axis_labels(y.ndim, x.ndim)
+    sm = Factor(_softmax_over(x, axes).astype(y.dtype), inp, "softmax({x0})")
+    return Factored(out, inp, (Product((sm,), _reduction_deltas(out, inp, axes, False)),))
+
+
 _LOGSUMEXP = register(Op(
     "logsumexp", _lse, lambda s, axes: _reduced_shape(s, axes, False),
     jacobians=(_lse_jac,),
     vjps=(lambda g, y, x, axes: _spread(g, x.shape, axes) * _softmax_over(x, axes),),
     formula="dY[k]/dX[j] = δ(k = j without the reduced axes) · softmax(X)[j]",
     params=("axes",),
+    factored=(lambda y, x, axes: _lse_factored(y, x, axes),),
 ))
 
 
@@ -195,12 +222,22 @@ def _softmax_vjp(g, y, x, axis):
     return y * (g - np.sum(g * y, axis=axis, keepdims=True))
 
 
+# factored: δ(every axis) S[i]  -  δ(off the axis) S[i] S[j]
+def _softmax_factored(y, x, axis):
+    out, inp = axis_labels(y.ndim, x.ndim)
+    every = tuple(o + i for o, i in zip(out, inp))
+    off = tuple(d for k, d in enumerate(every) if k != axis)
+    s_i, s_j = Factor(y, out, "{y}"), Factor(y, inp, "{y}")
+    return Factored(out, inp, (Product((s_i,), every), Product((s_i, s_j), off, -1.0)))
+
+
 _SOFTMAX = register(Op(
     "softmax", lambda x, axis: _softmax_over(x, (axis,)), _axis_shape("softmax"),
     jacobians=(_softmax_jac,),
     vjps=(_softmax_vjp,),
     formula="dS[i]/dX[j] = δ(i = j off the axis) · S[i] (δ_{i_a j_a} - S[j])",
     params=("axis",),
+    factored=(_softmax_factored,),
 ))
 
 
@@ -212,12 +249,21 @@ def _log_softmax_jac(y, x, axis):
     return _axis_jacobian(y, x, axis, block, "log_softmax")
 
 
+# factored: δ(every axis)  -  δ(off the axis) softmax(X)[j]
+def _log_softmax_factored(y, x, axis):
+    out, inp = axis_labels(y.ndim, x.ndim)
+    every = tuple(o + i for o, i in zip(out, inp))
+    off = tuple(d for k, d in enumerate(every) if k != axis)
+    return Factored(out, inp, (Product((), every), Product((Factor(np.exp(y), inp, "softmax({x0})"),), off, -1.0)))
+
+
 _LOG_SOFTMAX = register(Op(
     "log_softmax", lambda x, axis: x - np.expand_dims(_lse(x, (axis,)), axis), _axis_shape("log_softmax"),
     jacobians=(_log_softmax_jac,),
     vjps=(lambda g, y, x, axis: g - np.exp(y) * np.sum(g, axis=axis, keepdims=True),),
     formula="dL[i]/dX[j] = δ(i = j off the axis) · (δ_{i_a j_a} - softmax(X)[j])",
     params=("axis",),
+    factored=(lambda y, x, axis: _log_softmax_factored(y, x, axis),),
 ))
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import memory
 from ..node import Node, apply
-from ..registry import Op, register
+from ..registry import Factor, Factored, Op, Product, register
+from ._rules import axis_labels
 from ..scatter import tied_view
 
 __all__ = ["transpose", "reshape"]
@@ -33,12 +34,18 @@ def _transpose_jac(y, x, axes):
     return J
 
 
+def _transpose_factored(y, x, axes):  # deltas only
+    out, inp = axis_labels(y.ndim, x.ndim)
+    return Factored(out, inp, (Product((), tuple(out[k] + inp[a] for k, a in enumerate(axes))),))
+
+
 _TRANSPOSE = register(Op(
     "transpose", lambda x, axes: np.transpose(x, axes), _transpose_shape,
     jacobians=(_transpose_jac,),
     vjps=(lambda g, y, x, axes: np.transpose(g, np.argsort(axes)),),
     formula="dY[i...]/dX[j...] = Π_k δ(i_k, j_axes[k])   (for .T: dY[i,j]/dX[p,q] = δ_iq δ_jp)",
     params=("axes",),
+    factored=(lambda y, x, axes: _transpose_factored(y, x, axes),),
 ))
 
 
@@ -74,12 +81,25 @@ def _reshape_jac(y, x, shape):
     return J
 
 
+# factored: when the reshape only adds or drops length-1 axes, one delta per
+# remaining axis. Otherwise δ(flat(i), flat(j)) is not a product of per-axis
+# deltas, and the one factor is the dense 0/1 matrix of the flat index.
+def _reshape_factored(y, x, shape):
+    out, inp = axis_labels(y.ndim, x.ndim)
+    o = [k for k, n in enumerate(y.shape) if n != 1]
+    i = [k for k, n in enumerate(x.shape) if n != 1]
+    if [y.shape[k] for k in o] == [x.shape[k] for k in i]:
+        return Factored(out, inp, (Product((), tuple(out[a] + inp[b] for a, b in zip(o, i))),))
+    return Factored(out, inp, (Product((Factor(_reshape_jac(y, x, shape), out + inp, "I_flat"),)),))
+
+
 _RESHAPE = register(Op(
     "reshape", lambda x, shape: np.reshape(x, shape), _reshape_shape,
     jacobians=(_reshape_jac,),
     vjps=(lambda g, y, x, shape: np.reshape(g, x.shape),),
     formula="dY[i]/dX[j] = δ(flat(i), flat(j))   (C-order flat index)",
     params=("shape",),
+    factored=(_reshape_factored,),
 ))
 
 
