@@ -626,6 +626,7 @@ class Step:
     einsum: str
     summed: str
     flops: int
+    reused: bool = False  # an earlier path already computed this product
 
 
 @dataclass
@@ -721,12 +722,17 @@ class Derivation:
             for i, s in enumerate(p.steps, 1):
                 what = fmt(f"{s.left} · {s.right} → {s.result}") if s.right else fmt(f"{s.left} → {s.result}")
                 summed = f"sums {','.join(s.summed)}" if s.summed else "no sum"
-                L.append((3, f"{i}. {what}\t{code(s.einsum)}  {summed}, {s.flops:,} FLOPs"))
-            L.append((2, f"{p.flops:,} FLOPs; largest intermediate {p.largest_intermediate:,} elements"))
+                cost = "already computed by an earlier path" if s.reused else f"{s.flops:,} FLOPs"
+                L.append((3, f"{i}. {what}\t{code(s.einsum)}  {summed}, {cost}"))
+            new = sum(s.flops for s in p.steps if not s.reused)
+            reuse = f" ({new:,} new, the rest shared with an earlier path)" if new != p.flops else ""
+            L.append((2, f"{p.flops:,} FLOPs{reuse}; largest intermediate {p.largest_intermediate:,} elements"))
         for eq, (c, q), fl in self.plan.steps:
             L.append((1, f"accumulate {fmt(self._d(c, q))}\t{code(eq)}, {fl:,} FLOPs"))
         if self.plan.strategy in ("paths", "accumulate"):
-            L.append((0, f"§cost: {self.plan.flops:,} FLOPs (order={self.plan.order})"))
+            L.append((0, f"§cost: {self.plan.flops:,} FLOPs (order={self.plan.order}; a product shared by "
+                         "several paths counted once)" if len(self.paths) > 1 else
+                         f"§cost: {self.plan.flops:,} FLOPs (order={self.plan.order})"))
             L.append((1, "FLOPs by order: " + ", ".join(f"{o} {f:,}" for o, f in self.flops_by_order.items())))
             L.append((1, f"largest intermediate {self.plan.largest_intermediate:,} elements; largest local "
                          f"Jacobian {self.plan.largest_operand:,} elements"))
@@ -799,14 +805,16 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
     # follow opt_einsum's steps; adjacent blocks of the chain contract to d(top)/d(bottom)
     pending: List[Tuple[Node, Node, str]] = [(c, p, f"d{_dn(c.name)}/d{_dn(p.name)}") for c, p in term.operands]
     steps = []
-    for inds, removed, einsum_str, _rem, _blas in term.steps:
+    reused = list(getattr(term, "reused", [])) or [False] * len(term.steps)
+    for k, (inds, removed, einsum_str, _rem, _blas) in enumerate(term.steps):
         picked = [pending.pop(i) for i in inds]
         picked.sort(key=lambda t: -nodes.index(t[0]))  # y end first
         top, bottom = picked[0][0], picked[-1][1]
         adjacent = all(picked[k][1].id == picked[k + 1][0].id for k in range(len(picked) - 1))
         result = f"d{_dn(top.name)}/d{_dn(bottom.name)}" if adjacent else "(" + ")(".join(t[2] for t in picked) + ")"
         steps.append(Step(picked[0][2], " · ".join(t[2] for t in picked[1:]), result, einsum_str,
-                          "".join(sorted(removed)), _step_flops(einsum_str, removed, len(inds), term.size_dict)))
+                          "".join(sorted(removed)), _step_flops(einsum_str, removed, len(inds), term.size_dict),
+                          bool(reused[k]) if k < len(reused) else False))
         pending.append((top, bottom, result))
     return PathDerivation(nodes, chain, term.equation, [tuple(s) for s in term.shapes], steps, term.flops,
                           term.largest_intermediate)
