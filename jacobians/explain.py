@@ -24,7 +24,8 @@ import re
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from contextvars import ContextVar
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import opt_einsum as oe
@@ -47,6 +48,14 @@ _CHECK_LIMIT = 250_000  # vec forms are checked numerically up to this many Jaco
 # Names are wrapped in \x01…\x02 inside formula strings so the LaTeX renderer can
 # typeset them (\mathrm{yhat}) while the text renderer prints them as they are.
 _A, _B = "\x01", "\x02"
+
+
+_NAMES: ContextVar[Mapping[int, str]] = ContextVar("explain_names", default={})
+
+
+def _nm(node: Node) -> str:
+    """The display name of a node: from explain(..., names=), else node.name."""
+    return _NAMES.get().get(node.id, node.name)
 
 
 def _n(name: str, wrap: bool = True) -> str:
@@ -249,16 +258,16 @@ def _elementwise_terms(child: Node, parent: Node, pos: int, lo: str, li: str) ->
     deltas = [(lo[k], li[a - n_out]) for k, a in ties]
     if name in _DERIVATIVES:
         tmpl, fn = _DERIVATIVES[name]
-        return [Term(deltas=deltas, factors=[Factor(_n(parent.name), li, fn(parent.value), tmpl)])]
+        return [Term(deltas=deltas, factors=[Factor(_n(_nm(parent)), li, fn(parent.value), tmpl)])]
     if name == "negative":
         return [Term(-1.0, deltas=deltas)]
     if name == "log":
-        return [Term(deltas=deltas, factors=[Factor(_n(parent.name), li, parent.value, divide=True)])]
+        return [Term(deltas=deltas, factors=[Factor(_n(_nm(parent)), li, parent.value, divide=True)])]
     if name == "square":
-        return [Term(2.0, "2", deltas, [Factor(_n(parent.name), li, parent.value)])]
+        return [Term(2.0, "2", deltas, [Factor(_n(_nm(parent)), li, parent.value)])]
     if name == "power":
         p = float(child.params["p"])
-        return [Term(p, f"{p:g}", deltas, [Factor(_n(parent.name), li, parent.value ** (p - 1), "{}^" + f"{p - 1:g}")])]
+        return [Term(p, f"{p:g}", deltas, [Factor(_n(_nm(parent)), li, parent.value ** (p - 1), "{}^" + f"{p - 1:g}")])]
     other = child.parents[1 - pos]
     # labels of the other operand inside this term: tied to the output where it is not broadcast
     o_lab = _axes_labels("".join(oe.get_symbol(200 + k) for k in range(other.ndim)), other.shape, lo, child.shape)
@@ -269,12 +278,12 @@ def _elementwise_terms(child: Node, parent: Node, pos: int, lo: str, li: str) ->
     if name == "subtract":
         return [Term(-1.0 if pos else 1.0, deltas=deltas)]
     if name == "multiply":
-        return [Term(deltas=deltas, factors=[Factor(_n(other.name), o_lab, other.value)])]
+        return [Term(deltas=deltas, factors=[Factor(_n(_nm(other)), o_lab, other.value)])]
     if pos == 0:  # divide: d(A/B)/dA = 1/B
-        return [Term(deltas=deltas, factors=[Factor(_n(other.name), o_lab, b_val, divide=True)])]
+        return [Term(deltas=deltas, factors=[Factor(_n(_nm(other)), o_lab, b_val, divide=True)])]
     return [Term(-1.0, deltas=deltas, factors=[Factor(_n(child.parents[0].name), _axes_labels(
         "".join(oe.get_symbol(300 + k) for k in range(a_val.ndim)), a_val.shape, lo, child.shape), a_val),
-        Factor(_n(parent.name), me_lab, b_val ** 2, "{}²", divide=True)])]
+        Factor(_n(_nm(parent)), me_lab, b_val ** 2, "{}²", divide=True)])]
 
 
 def _matmul_terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> List[Term]:
@@ -285,10 +294,10 @@ def _matmul_terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> List
     if pos == 0:  # dY_ij/dA_pq = δ_ip B_qj
         p, q = (li[0], li[1]) if a.ndim == 2 else ("", li[0])
         deltas = [(i, p)] if i else []
-        return [Term(deltas=deltas, factors=[Factor(_n(b.name), q + j, b.value)])]
+        return [Term(deltas=deltas, factors=[Factor(_n(_nm(b)), q + j, b.value)])]
     p, q = (li[0], li[1]) if b.ndim == 2 else (li[0], "")  # dY_ij/dB_pq = A_ip δ_qj
     deltas = [(j, q)] if j else []
-    return [Term(deltas=deltas, factors=[Factor(_n(a.name), i + p, a.value)])]
+    return [Term(deltas=deltas, factors=[Factor(_n(_nm(a)), i + p, a.value)])]
 
 
 def _reduction_terms(child: Node, parent: Node, lo: str, li: str, axes: Tuple[int, ...], keepdims: bool) -> List[Tuple[str, str]]:
@@ -319,35 +328,35 @@ def _terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> Optional[Li
     if name == "trace":
         return [Term(deltas=[(li[0], li[1])])]
     if name == "fro":
-        return [Term(factors=[Factor(_n(parent.name), li, parent.value),
-                              Factor(_n(child.name), "", child.value, divide=True)])]
+        return [Term(factors=[Factor(_n(_nm(parent)), li, parent.value),
+                              Factor(_n(_nm(child)), "", child.value, divide=True)])]
     if name == "mse":
         p, t = child.parents
         n = p.size
-        diff = Factor(f"({_n(p.name)} − {_n(t.name)})", li, p.value - t.value)
+        diff = Factor(f"({_n(_nm(p))} − {_n(_nm(t))})", li, p.value - t.value)
         sign = 1.0 if pos == 0 else -1.0
         return [Term(sign * 2.0 / n, ("" if pos == 0 else "−") + f"2/{n}", factors=[diff])]
     if name == "inv":  # dY_ij/dA_pq = −Y_ip Y_qj
-        y = _n(child.name)
+        y = _n(_nm(child))
         return [Term(-1.0, deltas=[], factors=[Factor(y, lo[0] + li[0], child.value), Factor(y, li[1] + lo[1], child.value)])]
     if name in ("det", "logdet"):  # y (A⁻¹)_qp,  (A⁻¹)_qp
-        ainv = Factor(f"({_n(parent.name)}⁻¹)", li[1] + li[0], np.linalg.inv(parent.value))
-        fs = [Factor(_n(child.name), "", child.value), ainv] if name == "det" else [ainv]
+        ainv = Factor(f"({_n(_nm(parent))}⁻¹)", li[1] + li[0], np.linalg.inv(parent.value))
+        fs = [Factor(_n(_nm(child)), "", child.value), ainv] if name == "det" else [ainv]
         return [Term(factors=fs)]
     if name == "solve":
         a, b = child.parents
         ainv = np.linalg.inv(a.value)
         j = lo[1] if child.ndim == 2 else ""
         if pos == 0:  # dX_ij/dA_pq = −(A⁻¹)_ip X_qj
-            return [Term(-1.0, factors=[Factor(f"({_n(a.name)}⁻¹)", lo[0] + li[0], ainv),
-                                        Factor(_n(child.name), li[1] + j, child.value)])]
+            return [Term(-1.0, factors=[Factor(f"({_n(_nm(a))}⁻¹)", lo[0] + li[0], ainv),
+                                        Factor(_n(_nm(child)), li[1] + j, child.value)])]
         q = li[1] if b.ndim == 2 else ""  # dX_ij/dB_pq = (A⁻¹)_ip δ_qj
-        return [Term(deltas=[(j, q)] if j else [], factors=[Factor(f"({_n(a.name)}⁻¹)", lo[0] + li[0], ainv)])]
+        return [Term(deltas=[(j, q)] if j else [], factors=[Factor(f"({_n(_nm(a))}⁻¹)", lo[0] + li[0], ainv)])]
     if name in ("softmax", "log_softmax"):
         ax = prm["axis"]
         off = [(lo[k], li[k]) for k in range(child.ndim) if k != ax]
         s = child.value if name == "softmax" else np.exp(child.value)
-        s_name = _n(child.name) if name == "softmax" else _n(f"softmax({parent.name})")
+        s_name = _n(_nm(child)) if name == "softmax" else _n(f"softmax({_nm(parent)})")
         s_j = lo[:ax] + li[ax] + lo[ax + 1:]  # S at the output index with the axis index taken from the input
         first = [Factor(s_name, lo, s)] if name == "softmax" else []
         return [Term(deltas=off + [(lo[ax], li[ax])], factors=list(first)),
@@ -355,7 +364,7 @@ def _terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> Optional[Li
     if name == "logsumexp":
         d = _reduction_terms(child, parent, lo, li, prm["axes"], False)
         e = np.exp(parent.value - np.expand_dims(child.value, prm["axes"]))
-        return [Term(deltas=d, factors=[Factor(_n(f"softmax({parent.name})"), li, e)])]
+        return [Term(deltas=d, factors=[Factor(_n(f"softmax({_nm(parent)})"), li, e)])]
     return _elementwise_terms(child, parent, pos, lo, li)
 
 
@@ -389,7 +398,7 @@ def index_form(child: Node, parent: Node, lo: Optional[str] = None, li: Optional
     for t in terms:
         for f in t.factors:
             sizes.update(zip(f.labels, np.shape(f.value)))
-    lhs = f"d{_sub(_dn(child.name), lo)}/d{_sub(_dn(parent.name), li)}"
+    lhs = f"d{_sub(_dn(_nm(child)), lo)}/d{_sub(_dn(_nm(parent)), li)}"
     return IndexForm(lhs, terms, lo, li, sizes)
 
 
@@ -421,25 +430,25 @@ def _kron(*ms: np.ndarray) -> np.ndarray:
 
 def _vec_matmul(child: Node, parent: Node, pos: int) -> Optional[VecForm]:
     a, b = child.parents
-    A, B = _n(a.name), _n(b.name)
+    A, B = _n(_nm(a)), _n(_nm(b))
     av, bv = a.value, b.value
     if a.ndim == 2 and b.ndim == 2:
         m, n = child.shape
         if pos == 0:
-            return VecForm(f"{_eye(m)} ⊗ {_nT(b.name)}", f"{_nT(b.name)} ⊗ {_eye(m)}", np.kron(np.eye(m), bv.T))
+            return VecForm(f"{_eye(m)} ⊗ {_nT(_nm(b))}", f"{_nT(_nm(b))} ⊗ {_eye(m)}", np.kron(np.eye(m), bv.T))
         return VecForm(f"{A} ⊗ {_eye(n)}", f"{_eye(n)} ⊗ {A}", np.kron(av, np.eye(n)))
     if a.ndim == 2:  # y = A b
         m = a.shape[0]
         if pos == 0:
-            return VecForm(f"{_eye(m)} ⊗ {_nT(b.name)}", f"{_nT(b.name)} ⊗ {_eye(m)}", np.kron(np.eye(m), bv[None, :]))
+            return VecForm(f"{_eye(m)} ⊗ {_nT(_nm(b))}", f"{_nT(_nm(b))} ⊗ {_eye(m)}", np.kron(np.eye(m), bv[None, :]))
         return VecForm(A, A, av)
     if b.ndim == 2:  # y = aᵀ B, a vector of length n
         n = b.shape[1]
         if pos == 0:
-            return VecForm(_nT(b.name), _nT(b.name), bv.T)
-        return VecForm(f"{_nT(a.name)} ⊗ {_eye(n)}", f"{_eye(n)} ⊗ {_nT(a.name)}", np.kron(av[None, :], np.eye(n)))
+            return VecForm(_nT(_nm(b)), _nT(_nm(b)), bv.T)
+        return VecForm(f"{_nT(_nm(a))} ⊗ {_eye(n)}", f"{_eye(n)} ⊗ {_nT(_nm(a))}", np.kron(av[None, :], np.eye(n)))
     other = b if pos == 0 else a  # y = aᵀ b
-    return VecForm(_nT(other.name), _nT(other.name), other.value[None, :])
+    return VecForm(_nT(_nm(other)), _nT(_nm(other)), other.value[None, :])
 
 
 def _vec_transpose(child: Node, parent: Node, pos: int) -> Optional[VecForm]:
@@ -455,17 +464,17 @@ def _vec_transpose(child: Node, parent: Node, pos: int) -> Optional[VecForm]:
 
 
 def _vec_inv(child: Node, parent: Node, pos: int) -> VecForm:
-    Y = _n(child.name)
-    return VecForm(f"−({Y} ⊗ {_nT(child.name)})", f"−({_nT(child.name)} ⊗ {Y})", -np.kron(child.value, child.value.T))
+    Y = _n(_nm(child))
+    return VecForm(f"−({Y} ⊗ {_nT(_nm(child))})", f"−({_nT(_nm(child))} ⊗ {Y})", -np.kron(child.value, child.value.T))
 
 
 def _vec_solve(child: Node, parent: Node, pos: int) -> Optional[VecForm]:
     a, b = child.parents
-    Ainv = f"{_n(a.name)}⁻¹"
+    Ainv = f"{_n(_nm(a))}⁻¹"
     inv = np.linalg.inv(a.value)
     if pos == 0:
         x2 = child.value if child.ndim == 2 else child.value[:, None]
-        return VecForm(f"−({Ainv} ⊗ {_nT(child.name)})", f"−({_nT(child.name)} ⊗ {Ainv})", -np.kron(inv, x2.T))
+        return VecForm(f"−({Ainv} ⊗ {_nT(_nm(child))})", f"−({_nT(_nm(child))} ⊗ {Ainv})", -np.kron(inv, x2.T))
     if b.ndim == 1:
         return VecForm(Ainv, Ainv, inv)
     k = b.shape[1]
@@ -526,13 +535,13 @@ def _vec_reshape(child: Node, parent: Node, pos: int) -> VecForm:
 
 def _vec_reduce(child: Node, parent: Node, pos: int) -> Optional[VecForm]:
     name = child.op.name
-    A = _n(parent.name)
+    A = _n(_nm(parent))
     if name == "trace":
         n = parent.shape[0]
         return VecForm(f"vec({_eye(n)})ᵀ", f"vec({_eye(n)})ᵀ", np.eye(n).reshape(1, -1))
     if name == "fro":
-        y = _n(child.name)
-        A = _n(parent.name, False)
+        y = _n(_nm(child))
+        A = _n(_nm(parent), False)
         return VecForm(f"vec({A})ᵀ / {y}", f"vec({A})ᵀ / {y}", parent.value.reshape(1, -1) / child.value)
     axes = child.params["axes"]
     scale = 1.0 if name == "sum" else 1.0 / np.prod([parent.shape[a] for a in axes])
@@ -599,20 +608,28 @@ class Local:
     index: Optional[IndexForm]
     vec: Optional[VecForm]
     vec_error: Optional[float]  # max |J - vec matrix|, None when not checked
+    names: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def shape(self) -> Tuple[int, ...]:
         return self.child.shape + self.parent.shape
 
     def lhs(self) -> str:
-        return f"d{_sub(_dn(self.child.name), self.out_labels)}/d{_sub(_dn(self.parent.name), self.in_labels)}"
+        return f"d{_sub(_dn(_nm(self.child)), self.out_labels)}/d{_sub(_dn(_nm(self.parent)), self.in_labels)}"
 
     def text(self) -> str:
         """The formula as plain text, e.g. ``dY_cd/dW_ab = δ_ca X_bd``."""
         return _txt(self.formula())
 
     def formula(self) -> str:
-        """Marked formula: the index form, or the op's registry formula with a letter key."""
+        """Marked formula: the index form, or the op's registry formula."""
+        token = _NAMES.set(self.names)
+        try:
+            return self._formula()
+        finally:
+            _NAMES.reset(token)
+
+    def _formula(self) -> str:
         if self.index is not None:
             return f"{self.lhs()} = {self.index.rhs()}"
         return f"{self.lhs()}:  {self.child.op.formula}"
@@ -652,18 +669,27 @@ class Derivation:
     paths: List[PathDerivation]
     flops_by_order: Dict[str, int]
     hold: Tuple[Node, ...] = ()
+    names: Mapping[int, str] = field(default_factory=dict)  # node id -> display name
 
     # ------------------------------------------------------------ pieces
     def _d(self, top: Node, bottom: Node) -> str:
-        return f"d{_dn(top.name)}/d{_dn(bottom.name)}"
+        return f"d{_dn(_nm(top))}/d{_dn(_nm(bottom))}"
 
     def headline(self) -> str:
         return (f"out {self.y.shape} + in {self.x.shape} → Jacobian shape {self.y.shape + self.x.shape}")
 
+    def chain_rule(self) -> str:
+        """The whole chain rule as plain text, e.g. ``dl/dW_ab = Σ_cd dl/dY_cd · dY_cd/dW_ab``."""
+        token = _NAMES.set(self.names)
+        try:
+            return _txt(self.total())
+        finally:
+            _NAMES.reset(token)
+
     def total(self) -> str:
-        """The whole chain rule, e.g. ``dl/dW_ab = Σ_cd dl/dY_cd · dY_cd/dW_ab`` (marked)."""
+        """The whole chain rule, with marked names (for the renderers)."""
         ly, lx = self.labels.get(self.y.id, ""), self.labels.get(self.x.id, "")
-        lhs = f"d{_sub(_dn(self.y.name), ly)}/d{_sub(_dn(self.x.name), lx)}"
+        lhs = f"d{_sub(_dn(_nm(self.y)), ly)}/d{_sub(_dn(_nm(self.x)), lx)}"
         if not self.paths:
             return lhs + " = " + ("0" if self.plan.strategy == "independent" else "δ (the identity)")
         return lhs + " = " + "  +  ".join(p.chain for p in self.paths)
@@ -671,11 +697,11 @@ class Derivation:
     def _notes(self) -> List[str]:
         notes = ["layout: a Jacobian has shape out.shape + in.shape (as in JAX, PyTorch, autograd)"]
         if self.hold:
-            notes.append("held fixed (paths through them cut): " + ", ".join(_n(h.name) for h in self.hold))
+            notes.append("held fixed (paths through them cut): " + ", ".join(_n(_nm(h)) for h in self.hold))
         if self.plan.strategy == "accumulate":
             notes.append(f"more paths than the planner enumerates: accumulated node by node ({self.plan.order} mode)")
         elif self.plan.strategy == "independent":
-            notes.append(f"{_n(self.y.name)} does not depend on {_n(self.x.name)}: the Jacobian is zeros")
+            notes.append(f"{_n(_nm(self.y))} does not depend on {_n(_nm(self.x))}: the Jacobian is zeros")
         elif self.plan.strategy == "identity":
             notes.append("y is x: the Jacobian is the identity")
         return notes
@@ -686,6 +712,13 @@ class Derivation:
 
         A line starting with § is a heading; a tab separates a formula from its comment.
         """
+        token = _NAMES.set(self.names)
+        try:
+            return self._build_lines(fmt, code)
+        finally:
+            _NAMES.reset(token)
+
+    def _build_lines(self, fmt: Callable[[str], str], code: Callable[[str], str]) -> List[Tuple[int, str]]:
         L: List[Tuple[int, str]] = [(0, "§" + fmt(self._d(self.y, self.x)) + ": " + self.headline())]
         L += [(1, _txt(n)) for n in self._notes()]
         if self.locals:
@@ -697,7 +730,7 @@ class Derivation:
             if v is None:
                 continue
             chk = "" if loc.vec_error is None else f"max |J − this| = {loc.vec_error:.1e} on these numbers"
-            lhs = f"dvec({_n(loc.child.name, False)})/dvec({_n(loc.parent.name, False)}) = "
+            lhs = f"dvec({_n(_nm(loc.child), False)})/dvec({_n(_nm(loc.parent), False)}) = "
             if v.row_major == v.col_major:
                 L.append((2, "vec form (both conventions): " + fmt(lhs + v.row_major) + "\t" + chk))
             else:
@@ -707,11 +740,11 @@ class Derivation:
                 L.append((3, _txt(v.note)))
         if self.paths:
             n = len(self.paths)
-            L.append((0, f"§chain rule: {n} path{'s' * (n > 1)} from {_txt(_n(self.x.name))} to "
-                         f"{_txt(_n(self.y.name))}" + (", one term each" if n > 1 else "")))
+            L.append((0, f"§chain rule: {n} path{'s' * (n > 1)} from {_txt(_n(_nm(self.x)))} to "
+                         f"{_txt(_n(_nm(self.y)))}" + (", one term each" if n > 1 else "")))
             L.append((1, fmt(self.total())))
         for k, p in enumerate(self.paths, 1):
-            route = " → ".join(_txt(_n(n.name)) for n in p.nodes)
+            route = " → ".join(_txt(_n(_nm(n))) for n in p.nodes)
             L.append((1, f"path {k}: {route}"))
             if len(self.paths) > 1:
                 L.append((2, fmt(p.chain)))
@@ -796,14 +829,14 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
     nodes = term.nodes
     y, x = nodes[-1], nodes[0]
     # the chain as an index sum, y end first
-    factors = [f"d{_sub(_dn(c.name), labels[c.id])}/d{_sub(_dn(p.name), labels[p.id])}" for c, p in term.operands]
+    factors = [f"d{_sub(_dn(_nm(c)), labels[c.id])}/d{_sub(_dn(_nm(p)), labels[p.id])}" for c, p in term.operands]
     inner = [labels[n.id] for n in reversed(nodes[1:-1]) if labels[n.id]]
     sigma = ""
     if inner:
         sigma = f"Σ_{inner[0]} " if len(inner) == 1 else "Σ_{" + ",".join(inner) + "} "
     chain = sigma + " · ".join(factors)
     # follow opt_einsum's steps; adjacent blocks of the chain contract to d(top)/d(bottom)
-    pending: List[Tuple[Node, Node, str]] = [(c, p, f"d{_dn(c.name)}/d{_dn(p.name)}") for c, p in term.operands]
+    pending: List[Tuple[Node, Node, str]] = [(c, p, f"d{_dn(_nm(c))}/d{_dn(_nm(p))}") for c, p in term.operands]
     steps = []
     reused = list(getattr(term, "reused", [])) or [False] * len(term.steps)
     for k, (inds, removed, einsum_str, _rem, _blas) in enumerate(term.steps):
@@ -811,7 +844,7 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
         picked.sort(key=lambda t: -nodes.index(t[0]))  # y end first
         top, bottom = picked[0][0], picked[-1][1]
         adjacent = all(picked[k][1].id == picked[k + 1][0].id for k in range(len(picked) - 1))
-        result = f"d{_dn(top.name)}/d{_dn(bottom.name)}" if adjacent else "(" + ")(".join(t[2] for t in picked) + ")"
+        result = f"d{_dn(_nm(top))}/d{_dn(_nm(bottom))}" if adjacent else "(" + ")(".join(t[2] for t in picked) + ")"
         steps.append(Step(picked[0][2], " · ".join(t[2] for t in picked[1:]), result, einsum_str,
                           "".join(sorted(removed)), _step_flops(einsum_str, removed, len(inds), term.size_dict),
                           bool(reused[k]) if k < len(reused) else False))
@@ -820,19 +853,22 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
                           term.largest_intermediate)
 
 
-def explain(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = ()) -> Derivation:
+def explain(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
+            names: Optional[Mapping[Node, str]] = None) -> Derivation:
     """The derivation of dy/dx: local Jacobians, the chain as an index sum, the einsum and its cost.
 
-    ``order`` and ``hold`` as in :func:`jacobians.jacobian`. ``str()`` gives
+    ``order`` and ``hold`` as in :func:`jacobians.jacobian`; ``names`` maps
+    nodes to the names to print (``{W: "W"}``), for nodes made by ops. ``str()`` gives
     text; in Jupyter it renders as Markdown (``_repr_markdown_``) or LaTeX
     (``_repr_latex_``).
 
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.random.default_rng(0).standard_normal((3, 4)), name="X")
     >>> W = jx.var(X.value @ X.value.T, name="W")
-    >>> d = jx.explain(jx.fro(W @ X), W)
+    >>> Y = W @ X
+    >>> d = jx.explain(jx.fro(Y), W, names={Y: "Y"})
     >>> d.locals[1].text()                      # the matmul's Jacobian, in the einsum's labels
-    'dmatmul#..._cd/dW_ab = δ_ca X_bd'
+    'dY_cd/dW_ab = δ_ca X_bd'
     >>> d.paths[0].equation, d.plan.flops
     ('cd,cdab->ab', 216)
     """
@@ -842,6 +878,15 @@ def explain(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = ())
         raise TypeError("explain: x must be one node; call explain once per input")
     _check("explain", y, x, "explicit", order)
     hold = tuple(hold)
+    shown = {n.id: str(v) for n, v in (names or {}).items()}
+    token = _NAMES.set(shown)
+    try:
+        return _explain(y, x, order, hold, shown)
+    finally:
+        _NAMES.reset(token)
+
+
+def _explain(y: Node, x: Node, order: str, hold: Tuple[Node, ...], shown: Mapping[int, str]) -> Derivation:
     p = plan(y, x, order, hold)
     nodes = between(y, x, hold) if y.id != x.id else []
     labels = _labels(nodes)
@@ -850,16 +895,16 @@ def explain(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = ())
         lo, li = labels[child.id], labels[parent.id]
         form = index_form(child, parent, lo, li)
         if form is not None:
-            form.lhs = f"d{_sub(_dn(child.name), lo)}/d{_sub(_dn(parent.name), li)}"
+            form.lhs = f"d{_sub(_dn(_nm(child)), lo)}/d{_sub(_dn(_nm(parent)), li)}"
         vf = vec_form(child, parent)
         err = None
         if vf is not None and child.size * parent.size <= _CHECK_LIMIT:
             J = local_jacobian(child, parent).reshape(child.size, parent.size)
             err = float(np.max(np.abs(J - vf.matrix))) if J.size else 0.0
-        locals_.append(Local(child, parent, lo, li, form, vf, err))
+        locals_.append(Local(child, parent, lo, li, form, vf, err, shown))
     paths = [_path(t, labels) for t in p.terms]
     by_order = {o: plan(y, x, o, hold).flops for o in ORDERS} if p.strategy in ("paths", "accumulate") else {}
-    return Derivation(y, x, p, labels, locals_, paths, by_order, hold)
+    return Derivation(y, x, p, labels, locals_, paths, by_order, hold, shown)
 
 
 class _CallableModule(types.ModuleType):
