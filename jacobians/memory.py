@@ -3,77 +3,160 @@
 A 1000×1000 matmul has a Jacobian of 10¹² entries (8 TB in float64). Asking for
 one must give a clear refusal in milliseconds, not a frozen machine, so every
 explicit allocation in the package goes through :func:`zeros` or
-:func:`check_bytes`.
+:func:`check_bytes`, and :func:`check_plan` prices a whole contraction plan
+from shapes alone.
 
-The limit defaults to a quarter of physical memory. ``JACOBIANS_MEMORY_LIMIT``
-(bytes, or with a suffix K/M/G/T) or :func:`set_memory_limit` change it.
+The limit applies to each single array (a local Jacobian, a planned
+intermediate, the result). It defaults to a quarter of the machine's physical
+memory — or of the container's memory limit (cgroup) when that is smaller.
+``JACOBIANS_MEMORY_LIMIT`` (bytes, or with a suffix K/M/G/T, e.g. ``4G``),
+:func:`set_memory_limit` and the context manager :func:`memory_limit` change it;
+``set_memory_limit`` wins over the environment variable.
+
+>>> import numpy as np
+>>> with memory_limit("1M"):
+...     check_bytes((1000, 1000), np.float64, "jacobian of matmul (Y)")
+Traceback (most recent call last):
+...
+jacobians.memory.JacobianTooLarge: jacobian of matmul (Y): the explicit array of shape (1000, 1000) (float64) needs 7.6 MiB (8000000 bytes), above the memory limit of 1.0 MiB. ...
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from typing import Optional, Sequence
+import re
+from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["JacobianTooLarge", "set_memory_limit", "get_memory_limit", "check_bytes", "zeros"]
+__all__ = [
+    "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_bytes",
+    "check_plan", "zeros", "DEFAULT_FRACTION",
+]
 
-_DEFAULT_FRACTION = 0.25
+DEFAULT_FRACTION = 0.25  # of physical memory (or of the cgroup limit, if smaller)
+_ENV = "JACOBIANS_MEMORY_LIMIT"
 _limit_override: Optional[int] = None
+
+Bytes = Union[int, str]
 
 
 class JacobianTooLarge(MemoryError):
-    """An explicit Jacobian (or a planned intermediate) would exceed the memory limit."""
+    """An explicit Jacobian (or a planned intermediate) would exceed the memory limit.
+
+    A ``MemoryError``; ``what``, ``shape``, ``nbytes`` and ``limit`` hold the
+    facts the message states.
+    """
+
+    def __init__(self, message: str, what: str = "", shape: Tuple[int, ...] = (),
+                 nbytes: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.what, self.shape, self.nbytes, self.limit = what, tuple(shape), int(nbytes), int(limit)
+
+
+# ----------------------------------------------------------------- the limit
+def _cgroup_limit() -> Optional[int]:
+    """The container's memory limit in bytes (cgroup v2 or v1), or None when unlimited."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # v1 writes a huge number for "no limit"
+            return int(text)
+    return None
 
 
 def _physical_memory() -> int:
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 * 2**30
+        total = 8 * 2**30
+    box = _cgroup_limit()
+    return min(total, box) if box else total
 
 
-def _parse_bytes(text: str) -> int:
-    text = text.strip().upper().removesuffix("B")
-    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-    scale = units.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in units else text
-    try:
-        return int(float(number) * scale)
-    except ValueError:
-        raise ValueError(
-            f"JACOBIANS_MEMORY_LIMIT={text!r} is not a byte count; "
-            "use a number of bytes, optionally with K, M, G or T (e.g. 4G)"
-        ) from None
+_BYTES = re.compile(r"^([0-9]*\.?[0-9]+(?:E[+-]?[0-9]+)?)\s*([KMGTP]?)(?:I?B)?$")
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
+
+
+def parse_bytes(text: Bytes, source: str = _ENV) -> int:
+    """A positive byte count from an int or a string such as ``"512M"``, ``"4 GiB"``, ``"1e9"``.
+
+    Suffixes K, M, G, T, P are powers of 1024 (``KB``/``KiB`` spellings accepted).
+
+    >>> parse_bytes("4G"), parse_bytes("1.5 KiB"), parse_bytes(1000)
+    (4294967296, 1536, 1000)
+    """
+    if isinstance(text, (bool, np.bool_)):
+        raise ValueError(f"{source}: expected a number of bytes, got {text!r}")
+    if isinstance(text, (int, np.integer)):
+        value = int(text)
+    else:
+        match = _BYTES.match(str(text).strip().upper())
+        if not match:
+            raise ValueError(
+                f"{source}={text!r} is not a byte count; use a number of bytes, optionally with "
+                "K, M, G or T (powers of 1024), e.g. 4G or 512M"
+            )
+        value = int(float(match.group(1)) * _UNITS[match.group(2)])
+    if value <= 0:
+        raise ValueError(f"{source}={text!r}: the memory limit must be a positive number of bytes")
+    return value
 
 
 def get_memory_limit() -> int:
-    """The byte limit in force: set_memory_limit, else the environment, else 1/4 of RAM.
+    """The byte limit in force: set_memory_limit, else JACOBIANS_MEMORY_LIMIT, else 1/4 of RAM.
 
     >>> get_memory_limit() > 0
     True
     """
     if _limit_override is not None:
         return _limit_override
-    env = os.environ.get("JACOBIANS_MEMORY_LIMIT")
+    env = os.environ.get(_ENV, "").strip()
     if env:
-        return _parse_bytes(env)
-    return int(_physical_memory() * _DEFAULT_FRACTION)
+        return parse_bytes(env)
+    return int(_physical_memory() * DEFAULT_FRACTION)
 
 
-def set_memory_limit(nbytes: Optional[int]) -> None:
-    """Set the largest explicit Jacobian or intermediate, in bytes (None restores the default).
+def set_memory_limit(nbytes: Optional[Bytes]) -> Optional[int]:
+    """Set the largest single explicit array (bytes, or a string like ``"2G"``); None restores
+    the default (the environment variable, else 1/4 of physical memory). Returns the
+    previous setting (None if there was none), so it can be restored.
 
-    >>> set_memory_limit(2**20); get_memory_limit()
+    >>> previous = set_memory_limit("1M"); get_memory_limit()
     1048576
-    >>> set_memory_limit(None)
+    >>> set_memory_limit(previous)
+    1048576
     """
     global _limit_override
-    if nbytes is not None and (not isinstance(nbytes, (int, np.integer)) or nbytes <= 0):
-        raise ValueError(f"set_memory_limit needs a positive number of bytes or None, got {nbytes!r}")
-    _limit_override = None if nbytes is None else int(nbytes)
+    if nbytes is not None:
+        try:
+            nbytes = parse_bytes(nbytes, "set_memory_limit")
+        except ValueError as exc:
+            raise ValueError(f"{exc} (or None to restore the default)") from None
+    previous, _limit_override = _limit_override, nbytes
+    return previous
 
 
+@contextlib.contextmanager
+def memory_limit(nbytes: Optional[Bytes]) -> Iterator[int]:
+    """Temporarily set the memory limit (restored on exit, even after an error).
+
+    >>> with memory_limit("64K") as limit:
+    ...     limit
+    65536
+    """
+    previous = set_memory_limit(nbytes)
+    try:
+        yield get_memory_limit()
+    finally:
+        set_memory_limit(previous)
+
+
+# ------------------------------------------------------------------- pricing
 def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
@@ -82,24 +165,82 @@ def _human(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def check_bytes(shape: Sequence[int], dtype, what: str) -> int:
-    """Raise JacobianTooLarge if an array of ``shape`` and ``dtype`` exceeds the limit.
+def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
+    """Raise :class:`JacobianTooLarge` if an array of ``shape`` and ``dtype`` exceeds the limit.
 
     ``what`` names the op or contraction step, for the message. Returns the bytes.
+    Nothing is allocated: the price is computed from the shape.
+
+    >>> check_bytes((10, 10), np.float32, "jacobian of tanh")
+    400
     """
-    nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+    shape = tuple(int(s) for s in shape)
+    itemsize = np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * itemsize
     limit = get_memory_limit()
     if nbytes > limit:
         raise JacobianTooLarge(
-            f"{what}: the explicit array of shape {tuple(int(s) for s in shape)} ({np.dtype(dtype).name}) "
-            f"needs {_human(nbytes)} ({nbytes} bytes), above the memory limit of {_human(limit)}. "
-            'Use method="vjp" (never builds a Jacobian), use smaller sizes, or raise the limit '
-            "with jx.set_memory_limit(nbytes) or JACOBIANS_MEMORY_LIMIT."
+            f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
+            f"({nbytes} bytes), above the memory limit of {_human(limit)}. "
+            'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
+            "use jx.vjp.backward(y, x, g); or use smaller sizes, or raise the limit with "
+            "jx.set_memory_limit(nbytes) or the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
+            what=what, shape=shape, nbytes=nbytes, limit=limit,
         )
     return nbytes
 
 
-def zeros(shape: Sequence[int], dtype, what: str) -> np.ndarray:
-    """A zeroed C-ordered array, after the memory guard has priced it."""
+def zeros(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:
+    """A zeroed C-ordered array, after the memory guard has priced it.
+
+    >>> zeros((2, 3), np.float64, "jacobian of sum").shape
+    (2, 3)
+    """
     check_bytes(shape, dtype, what)
     return np.zeros(tuple(shape), dtype=dtype)
+
+
+def check_plan(plan: Any) -> int:
+    """Price every array an explicit-route plan (:class:`jacobians.Plan`) will build: the result,
+    each local Jacobian and each planned intermediate — from shapes, before anything is built.
+
+    Raises :class:`JacobianTooLarge` naming the first array above the limit (so a refusal
+    never waits for an affordable Jacobian to be built first). Returns the largest price.
+
+    >>> import jacobians as jx
+    >>> A = jx.var(np.ones((40, 40)), name="A")
+    >>> p = jx.plan(jx.fro(jx.tanh(A) @ A), A)
+    >>> check_plan(p) == 40 ** 4 * 8      # the largest: a local Jacobian (40, 40, 40, 40)
+    True
+    >>> with memory_limit("1M"):
+    ...     check_plan(p)
+    Traceback (most recent call last):
+    ...
+    jacobians.memory.JacobianTooLarge: jacobian dfro#.../dA, local Jacobian of ... (40, 40, 40, 40) ...
+    """
+    y, x = plan.y, plan.x
+    dtype = np.result_type(y.dtype, x.dtype)
+    what = f"jacobian d{y.name}/d{x.name}"
+    prices = [check_bytes(y.shape + x.shape, dtype, what)]
+
+    def local(child: Any, parent: Any) -> None:
+        prices.append(check_bytes(child.shape + parent.shape, child.dtype,
+                                  f"{what}, local Jacobian of {child.op.name} ({child.name}) "
+                                  f"w.r.t. {parent.name}"))
+
+    for term in plan.terms:
+        for child, parent in term.operands:
+            local(child, parent)
+        for step in term.steps:
+            einsum_str = step[2]
+            out = einsum_str.split("->")[1]
+            prices.append(check_bytes([term.size_dict[c] for c in out], y.dtype,
+                                      f"{what}, contraction step {einsum_str}"))
+    for _eq, (child, parent), _flops in plan.steps:  # node-by-node accumulation
+        local(child, parent)
+        if plan.order == "forward":
+            partial = child.shape + x.shape  # T[child] = dchild/dx
+        else:
+            partial = y.shape + parent.shape  # A[parent] = dy/dparent
+        prices.append(check_bytes(partial, y.dtype, f"{what}, accumulated partial of shape {partial}"))
+    return max(prices)
