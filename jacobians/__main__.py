@@ -134,7 +134,14 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command line with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    """Run the command line with ``argv`` (default: sys.argv[1:]); returns the exit code.
+
+    >>> main(["demo", "--list"])
+    demos (python -m jacobians demo NAME):
+      chain  (default)  --sizes D=3,N=4 ...
+      mlp ...
+    0
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     try:

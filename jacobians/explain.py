@@ -96,7 +96,8 @@ _TEX_SYMBOLS = [
     ("→", r"\to "), ("−", "-"), ("∂", r"\partial "), ("×", r"\times "), ("…", r"\dots "),
 ]
 _TEX_WORDS = re.compile(r"\b(exp|log|sin|cos|tanh|sign|softmax|diag|vec|tr|flat)\b")
-_TEX_FUNCS = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh", "tr": r"\operatorname{tr}"}
+_TEX_FUNCS = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
+              "tr": r"\operatorname{tr}"}
 
 
 def _tex_name(name: str) -> str:
@@ -227,15 +228,15 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
 
 # f'(u) of the one-input elementwise ops: (template around u_labels, value from x and params)
 _DERIVATIVES: Dict[str, Tuple[str, Callable[..., np.ndarray]]] = {
-    "exp": ("exp({})", lambda x, **_: np.exp(x)),
-    "sin": ("cos({})", lambda x, **_: np.cos(x)),
-    "cos": ("(−sin({}))", lambda x, **_: -np.sin(x)),
-    "tanh": ("(1 − tanh({})²)", lambda x, **_: 1 - np.tanh(x) ** 2),
-    "sigmoid": ("σ({0}) (1 − σ({0}))", lambda x, **_: _sigmoid(x) * (1 - _sigmoid(x))),
-    "relu": ("[{} > 0]", lambda x, **_: (x > 0).astype(np.float64)),
-    "softplus": ("σ({})", lambda x, **_: _sigmoid(x)),
-    "abs": ("sign({})", lambda x, **_: np.sign(x)),
-    "sqrt": ("1/(2√{})", lambda x, **_: 0.5 / np.sqrt(x)),
+    "exp": ("exp({})", lambda x: np.exp(x)),
+    "sin": ("cos({})", lambda x: np.cos(x)),
+    "cos": ("(−sin({}))", lambda x: -np.sin(x)),
+    "tanh": ("(1 − tanh({})²)", lambda x: 1 - np.tanh(x) ** 2),
+    "sigmoid": ("σ({0}) (1 − σ({0}))", lambda x: _sigmoid(x) * (1 - _sigmoid(x))),
+    "relu": ("[{} > 0]", lambda x: (x > 0).astype(np.float64)),
+    "softplus": ("σ({})", lambda x: _sigmoid(x)),
+    "abs": ("sign({})", lambda x: np.sign(x)),
+    "sqrt": ("1/(2√{})", lambda x: 0.5 / np.sqrt(x)),
 }
 
 
@@ -250,7 +251,7 @@ _BINARY = ("add", "subtract", "multiply", "divide")
 
 
 def _elementwise_terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> Optional[List[Term]]:
-    name, vals = child.op.name, [p.value for p in child.parents]
+    name = child.op.name
     if name not in _DERIVATIVES and name not in _BINARY and name not in ("negative", "log", "square", "power"):
         return None
     ties = broadcast_ties(child.shape, parent.shape)
@@ -269,21 +270,26 @@ def _elementwise_terms(child: Node, parent: Node, pos: int, lo: str, li: str) ->
         p = float(child.params["p"])
         return [Term(p, f"{p:g}", deltas, [Factor(_n(_nm(parent)), li, parent.value ** (p - 1), "{}^" + f"{p - 1:g}")])]
     other = child.parents[1 - pos]
-    # labels of the other operand inside this term: tied to the output where it is not broadcast
-    o_lab = _axes_labels("".join(oe.get_symbol(200 + k) for k in range(other.ndim)), other.shape, lo, child.shape)
     me_lab = _axes_labels(li, parent.shape, lo, child.shape)
-    a_val, b_val = vals
     if name == "add":
         return [Term(deltas=deltas)]
     if name == "subtract":
         return [Term(-1.0 if pos else 1.0, deltas=deltas)]
     if name == "multiply":
-        return [Term(deltas=deltas, factors=[Factor(_n(_nm(other)), o_lab, other.value)])]
-    if pos == 0:  # divide: d(A/B)/dA = 1/B
-        return [Term(deltas=deltas, factors=[Factor(_n(_nm(other)), o_lab, b_val, divide=True)])]
-    return [Term(-1.0, deltas=deltas, factors=[Factor(_n(child.parents[0].name), _axes_labels(
-        "".join(oe.get_symbol(300 + k) for k in range(a_val.ndim)), a_val.shape, lo, child.shape), a_val),
-        Factor(_n(_nm(parent)), me_lab, b_val ** 2, "{}²", divide=True)])]
+        return [Term(deltas=deltas, factors=[_at_output(other, lo, child.shape)])]
+    if pos == 0:  # d(A/B)/dA = 1/B
+        return [Term(deltas=deltas, factors=[_at_output(other, lo, child.shape, divide=True)])]
+    # d(A/B)/dB = −A/B²
+    return [Term(-1.0, deltas=deltas, factors=[_at_output(other, lo, child.shape),
+                                               Factor(_n(_nm(parent)), me_lab, parent.value ** 2, "{}²", divide=True)])]
+
+
+def _at_output(node: Node, lo: str, out_shape: Tuple[int, ...], divide: bool = False) -> Factor:
+    """``node`` indexed by the output labels it is broadcast along (its broadcast length-1 axes dropped)."""
+    off = len(out_shape) - node.ndim
+    keep = [a for a in range(node.ndim) if node.shape[a] == out_shape[a + off]]
+    value = node.value.reshape([node.shape[a] for a in keep])
+    return Factor(_n(_nm(node)), "".join(lo[a + off] for a in keep), value, divide=divide)
 
 
 def _matmul_terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> List[Term]:
@@ -300,7 +306,9 @@ def _matmul_terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> List
     return [Term(deltas=deltas, factors=[Factor(_n(_nm(a)), i + p, a.value)])]
 
 
-def _reduction_terms(child: Node, parent: Node, lo: str, li: str, axes: Tuple[int, ...], keepdims: bool) -> List[Tuple[str, str]]:
+def _reduction_terms(child: Node, parent: Node, lo: str, li: str, axes: Tuple[int, ...],
+                     keepdims: bool) -> List[Tuple[str, str]]:
+    """The deltas of a reduction: each kept input axis tied to its output axis."""
     deltas, k = [], 0
     for ax in range(parent.ndim):
         if ax in axes:
@@ -338,7 +346,7 @@ def _terms(child: Node, parent: Node, pos: int, lo: str, li: str) -> Optional[Li
         return [Term(sign * 2.0 / n, ("" if pos == 0 else "−") + f"2/{n}", factors=[diff])]
     if name == "inv":  # dY_ij/dA_pq = −Y_ip Y_qj
         y = _n(_nm(child))
-        return [Term(-1.0, deltas=[], factors=[Factor(y, lo[0] + li[0], child.value), Factor(y, li[1] + lo[1], child.value)])]
+        return [Term(-1.0, factors=[Factor(y, lo[0] + li[0], child.value), Factor(y, li[1] + lo[1], child.value)])]
     if name in ("det", "logdet"):  # y (A⁻¹)_qp,  (A⁻¹)_qp
         ainv = Factor(f"({_n(_nm(parent))}⁻¹)", li[1] + li[0], np.linalg.inv(parent.value))
         fs = [Factor(_n(_nm(child)), "", child.value), ainv] if name == "det" else [ainv]
@@ -411,6 +419,16 @@ class VecForm:
     col_major: str  # textbook vec (columns stacked)
     matrix: np.ndarray  # the row-major matrix the formula describes
     note: str = ""
+
+    @property
+    def row_text(self) -> str:
+        """The row-major (numpy) form as plain text, e.g. ``I_3 ⊗ Xᵀ``."""
+        return _txt(self.row_major)
+
+    @property
+    def col_text(self) -> str:
+        """The column-major (textbook) form as plain text, e.g. ``Xᵀ ⊗ I_3``."""
+        return _txt(self.col_major)
 
 
 def _ones(n: int) -> str:
@@ -511,6 +529,11 @@ def _vec_elementwise(child: Node, parent: Node, pos: int) -> Optional[VecForm]:
                                                  for f in t.factors]).render())
     inner = _strip_parens(inner)
     sign = "−" if t.coef < 0 and not t.coef_text else ""
+    shapes = {np.shape(f.value) for f in t.factors}
+    if shapes and all(np.size(f.value) == 1 for f in t.factors):  # a scalar factor: a multiple of I
+        return VecForm(f"{sign}{inner} {_eye(child.size)}", f"{sign}{inner} {_eye(child.size)}", np.diag(diag))
+    if shapes - {child.shape}:  # a broadcast factor: vec of the broadcast array, not of the factor
+        return None
     return VecForm(f"{sign}diag(vec({inner}))", f"{sign}diag(vec({inner}))", np.diag(diag),
                    note="the same diagonal in both conventions, its entries in the order of each vec")
 
@@ -579,7 +602,7 @@ def vec_form(child: Node, parent: Node) -> Optional[VecForm]:
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.ones((3, 4)), name="X"); W = jx.var(np.ones((3, 3)), name="W")
     >>> v = vec_form(W @ X, W)
-    >>> _txt(v.row_major), _txt(v.col_major)
+    >>> v.row_text, v.col_text
     ('I_3 ⊗ Xᵀ', 'Xᵀ ⊗ I_3')
     """
     if child.op is None or child.op.name not in VEC_FORMS:

@@ -101,7 +101,7 @@ def plot_jacobian(
     path: Optional[Union[str, Path]] = None,
     annotate: Optional[bool] = None,
     cmap: str = "RdBu_r",
-):
+) -> "matplotlib.figure.Figure":  # noqa: F821
     """Draw the Jacobian ``J`` (shape out.shape + in.shape) as a heatmap; return the matplotlib Figure.
 
     Rows are output entries and columns input entries, both in C order; lines

@@ -16,7 +16,7 @@ import numpy as np
 
 import jacobians as jx
 
-from ..explain import index_form, vec_form, _txt
+from ..explain import index_form, vec_form
 from . import DemoResult, Printer, matrix, max_diff, named
 
 NAME = "chain"
@@ -65,13 +65,13 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     p(f"jx.jacobian(Y, W).shape = {J.shape} = Y.shape + W.shape: one entry for every pair")
     p("(output entry Y_cd, input entry W_ab). Since Y_cd = Σ_e W_ce X_ed, the matmul's index formula is")
     form = index_form(Y, W, "cd", "ab")
-    p(f"    {_txt(form.lhs)} = {form.text_rhs()}")
+    p(f"    dY_cd/dW_ab = {form.text_rhs()}")
     p("    (δ_ca is 1 when c = a, else 0: W's row a only reaches Y's row a)")
     built = np.einsum("ca,bd->cdab", np.eye(D), Xv)
     p(f"The same tensor from the formula, np.einsum('ca,bd->cdab', I, X): {agree('formula', J, built, 0.0)}")
     v = vec_form(Y, W)
-    p(f"Matricized, J.reshape({D * N}, {D * D}) is dvec(Y)/dvec(W) = {_txt(v.row_major)} in numpy's row-major vec")
-    p(f"(the column-major vec of textbooks writes it {_txt(v.col_major)}).")
+    p(f"Matricized, J.reshape({D * N}, {D * D}) is dvec(Y)/dvec(W) = {v.row_text} in numpy's row-major vec")
+    p(f"(the column-major vec of textbooks writes it {v.col_text}).")
 
     # -------------------------------------------------------------- 2
     p.section("2. The chain rule contracts it back to a matrix")
@@ -149,7 +149,8 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
         pictures = [
             ("chain_dY_dW.png", J, Y, W, f"dY/dW = I_{D} ⊗ Xᵀ: {D} diagonal blocks, each Xᵀ"),
             ("chain_dY_dX_total.png", jx.jacobian(Y, X), Y, X, "dY/dX, total: dense (three paths summed)"),
-            ("chain_dW_dX.png", jx.jacobian(W, X), W, X, f"dW/dX for W = X Xᵀ: I_{D} ⊗ X + (X ⊗ I_{D}) K, the two paths X → W and X → Xᵀ → W"),
+            ("chain_dW_dX.png", jx.jacobian(W, X), W, X,
+             f"dW/dX for W = X Xᵀ: I_{D} ⊗ X + (X ⊗ I_{D}) K, the two paths X → W and X → Xᵀ → W"),
         ]
         for fname, Jp, yn, xn, title in pictures:
             path = plot_dir / fname

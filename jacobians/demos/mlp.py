@@ -24,7 +24,8 @@ from ..explain import index_form
 from . import DemoResult, Printer, matrix, max_diff, named
 
 NAME = "mlp"
-SUMMARY = "seed 2: z = x ω + 1_m b, ŷ = σ(z), C = 1ᵀ C(ŷ) 1 — 'Hadamard with a 4-tensor' and '(∂x/∂w) ω' as contractions"
+SUMMARY = ("seed 2: z = x ω + 1_m b, ŷ = σ(z), C = 1ᵀ C(ŷ) 1 — 'Hadamard with a 4-tensor' and '(∂x/∂w) ω' "
+           "as contractions")
 SIZES: Dict[str, int] = {"m": 4, "n0": 3, "n1": 5, "n2": 2}
 TOL = 1e-10
 
