@@ -247,13 +247,16 @@ def _merge(products: List[Reduced], free: str) -> List[Reduced]:
 
 
 def _expand(y: Node, x: Node, hold: Sequence[Node], max_products: int, cotangent: bool = False,
-            names: Optional[Names] = None) -> Tuple[List[Reduced], str, Dict[str, int], _Labels]:
+            names: Optional[Names] = None) -> Optional[Tuple[List[Reduced], str, Dict[str, int], _Labels]]:
     """Every product of local terms along every path x → y, deltas eliminated.
 
     With ``cotangent`` the products start with a symbolic G of y's shape and
     y's indices are summed (a VJP); otherwise they are free (the Jacobian).
+    None when y does not depend on x.
     """
     nodes = between(y, x, hold)
+    if not nodes:
+        return None
     labels = _Labels(nodes)
     sizes: Dict[str, int] = {}
     for n in nodes:
@@ -304,9 +307,9 @@ def _canonical(subs: Sequence[str], out: str) -> Tuple[str, Dict[str, str]]:
 @dataclass
 class _Step:
     take: Tuple[int, ...]
-    kind: str  # "tdot", "mul" or "einsum"
+    kind: str  # "gemm", "mul" or "einsum"
     eq: str
-    axes: tuple = ()  # tdot: (axes_a, axes_b, perm); mul: per operand (perm, shape of 1s)
+    axes: tuple = ()  # gemm: transposes and reshapes around one matmul; mul: per operand (perm, shape)
 
 
 @dataclass
@@ -321,19 +324,19 @@ _CACHE_SIZE = 1024
 
 
 def _compile(eq: str, shapes: Tuple[Tuple[int, ...], ...]) -> _Compiled:
-    """opt_einsum's path for ``eq``, each pairwise step turned into tensordot, a broadcast multiply or einsum."""
+    """opt_einsum's path for ``eq``, each pairwise step turned into a GEMM, a broadcast multiply or einsum."""
     key = (eq, shapes)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
     ins, out = eq.split("->")
+    size = {c: n for s, shape in zip(ins.split(","), shapes) for c, n in zip(s, shape)}
     if len(shapes) == 1:
-        size = dict(zip(ins, shapes[0]))
         comp = _Compiled([_Step((0,), "einsum", eq)], math.prod(shapes[0]), math.prod(size[c] for c in out))
     else:
         _, info = oe.contract_path(eq, *shapes, shapes=True, optimize="auto")
-        steps = [_step(inds, removed, s) for inds, removed, s, _, _ in info.contraction_list]
+        steps = [_step(inds, removed, s, size) for inds, removed, s, _, _ in info.contraction_list]
         comp = _Compiled(steps, int(info.opt_cost), int(info.largest_intermediate))
     _CACHE[key] = comp
     if len(_CACHE) > _CACHE_SIZE:
@@ -341,7 +344,7 @@ def _compile(eq: str, shapes: Tuple[Tuple[int, ...], ...]) -> _Compiled:
     return comp
 
 
-def _step(inds: Tuple[int, ...], removed: "frozenset[str]", eq: str) -> _Step:
+def _step(inds: Tuple[int, ...], removed: "frozenset[str]", eq: str, size: Dict[str, int]) -> _Step:
     ins, out = eq.split("->")
     subs = ins.split(",")
     plain = len(subs) == 2 and all(len(set(s)) == len(s) for s in subs)
@@ -350,31 +353,33 @@ def _step(inds: Tuple[int, ...], removed: "frozenset[str]", eq: str) -> _Step:
         how = []
         for s in subs:
             perm = sorted(range(len(s)), key=lambda k: out.index(s[k]))
-            how.append((tuple(perm), tuple(-1 if c in s else 1 for c in out)))
+            how.append((tuple(perm), tuple(size[c] if c in s else 1 for c in out)))
         return _Step(tuple(inds), "mul", eq, tuple(how))
     a, b = subs if len(subs) == 2 else ("", "")
     if (plain and removed and set(removed) <= set(a) & set(b)
-            and not (set(a) & set(b)) - set(removed)):  # a plain tensordot: no batch index
-        axes_a = tuple(a.index(c) for c in sorted(removed))
-        axes_b = tuple(b.index(c) for c in sorted(removed))
-        left = [c for c in a if c not in removed] + [c for c in b if c not in removed]
-        return _Step(tuple(inds), "tdot", eq, (axes_a, axes_b, tuple(left.index(c) for c in out)))
+            and not (set(a) & set(b)) - set(removed)):
+        # no batch index: (kept a × summed) @ (summed × kept b), one GEMM on reshaped views
+        summed = sorted(removed)
+        keep_a = [c for c in a if c not in removed]
+        keep_b = [c for c in b if c not in removed]
+        perm_a = tuple(a.index(c) for c in keep_a + summed)
+        perm_b = tuple(b.index(c) for c in summed + keep_b)
+        m, k, n = (math.prod(size[c] for c in cs) for cs in (keep_a, summed, keep_b))
+        left = keep_a + keep_b
+        how = (perm_a, (m, k), perm_b, (k, n), tuple(size[c] for c in left), tuple(left.index(c) for c in out))
+        return _Step(tuple(inds), "gemm", eq, how)
     return _Step(tuple(inds), "einsum", eq)
 
 
 def _run_step(step: _Step, ops: List[np.ndarray], out: Optional[np.ndarray]) -> np.ndarray:
-    if step.kind == "tdot":
-        axes_a, axes_b, perm = step.axes
-        r = np.tensordot(ops[0], ops[1], axes=(axes_a, axes_b)).transpose(perm)
+    if step.kind == "gemm":
+        perm_a, shape_a, perm_b, shape_b, shape, perm = step.axes
+        r = (ops[0].transpose(perm_a).reshape(shape_a) @ ops[1].transpose(perm_b).reshape(shape_b))
+        r = r.reshape(shape).transpose(perm)
     elif step.kind == "mul":
-        args = []
-        for v, (perm, ones) in zip(ops, step.axes):
-            v = v.transpose(perm)
-            it = iter(v.shape)
-            args.append(v.reshape([next(it) if k == -1 else 1 for k in ones]))
-        if out is not None:
-            return np.multiply(args[0], args[1], out=out)
-        return args[0] * args[1]
+        (pa, sa), (pb, sb) = step.axes
+        a, b = ops[0].transpose(pa).reshape(sa), ops[1].transpose(pb).reshape(sb)
+        return np.multiply(a, b, out=out) if out is not None else a * b
     else:
         r = np.einsum(step.eq, *ops)
     if out is not None:
@@ -393,16 +398,40 @@ def _contract(eq: str, arrays: List[np.ndarray], out: Optional[np.ndarray] = Non
     return pending[0]
 
 
-def _scatter(J: np.ndarray, free: str, r: Reduced, assign: bool, what: str) -> None:
-    """J[free…] (+)= coef · einsum(operands), through a tied view for the deltas between free indices."""
+@dataclass
+class _Prepared:
+    """How one product lands in the output: its einsum, the tied view, the broadcast shape."""
+
+    eq: str
+    comp: Optional[_Compiled]
+    pairs: List[Tuple[int, int]]  # (kept axis, dropped axis) of the tied view
+    shape: Tuple[int, ...]  # the einsum result reshaped to the view, 1 on broadcast axes
+    full: bool  # the result covers every axis of the view
+
+
+def _prepare(r: Reduced, free: str, sizes: Dict[str, int]) -> _Prepared:
+    scalars = [o for o in r.operands if not o.labels]
+    if scalars:  # 1/‖A‖ and the like: into the coefficient, not a pass over an array
+        r.coef *= math.prod(float(o.value) for o in scalars)
+        r.operands = [o for o in r.operands if o.labels]
     pos = {c: k for k, c in enumerate(free)}
     pairs = [(pos[g[0]], pos[c]) for g in r.ties for c in g[1:]]
     dropped = {d for _, d in pairs}
-    view = tied_view(J, pairs) if pairs else J
     view_labels = [r.rep[c] for k, c in enumerate(free) if k not in dropped]
     present = {c for o in r.operands for c in o.labels}
-    core = [c for c in view_labels if c in present]
+    core = "".join(c for c in view_labels if c in present)
+    shape = tuple(sizes[c] if c in present else 1 for c in view_labels)
     if not r.operands:
+        return _Prepared("", None, pairs, shape, not view_labels)
+    eq, _ = _canonical([o.labels for o in r.operands], core)
+    comp = _compile(eq, tuple(o.value.shape for o in r.operands))
+    return _Prepared(eq, comp, pairs, shape, len(core) == len(view_labels))
+
+
+def _scatter(J: np.ndarray, r: Reduced, prep: _Prepared, assign: bool) -> None:
+    """J[free…] (+)= coef · einsum(operands), through a tied view for the deltas between free indices."""
+    view = tied_view(J, prep.pairs) if prep.pairs else J
+    if prep.comp is None:
         if assign:
             view[...] = r.coef
         else:
@@ -412,14 +441,11 @@ def _scatter(J: np.ndarray, free: str, r: Reduced, assign: bool, what: str) -> N
     if r.coef != 1.0:  # fold the coefficient into the smallest factor
         k = min(range(len(arrays)), key=lambda i: arrays[i].size)
         arrays[k] = arrays[k] * np.asarray(r.coef, dtype=J.dtype)
-    eq, _ = _canonical([o.labels for o in r.operands], "".join(core))
-    comp = _compile(eq, tuple(a.shape for a in arrays))
-    memory.check_bytes((comp.largest,), J.dtype, f"{what}: contraction {eq}")
-    direct = assign and len(core) == len(view_labels) and comp.steps[-1].kind == "mul"
-    res = _contract(eq, arrays, out=view if direct else None)
+    direct = assign and prep.full and prep.comp.steps[-1].kind == "mul"
+    res = _contract(prep.eq, arrays, out=view if direct else None)
     if direct:
         return
-    res = res.reshape([view.shape[k] if c in present else 1 for k, c in enumerate(view_labels)])
+    res = res.reshape(prep.shape)
     if assign:
         view[...] = res
     else:
@@ -444,6 +470,8 @@ class FactoredPlan:
     products: List[Reduced] = field(default_factory=list)
     free: str = ""
     flops: int = 0
+    largest_intermediate: int = 0  # elements
+    _prepared: List[_Prepared] = field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
         head = (f"factored plan for d{self.y.name}/d{self.x.name}: Jacobian {self.y.shape + self.x.shape}, "
@@ -451,15 +479,13 @@ class FactoredPlan:
         lines = [head]
         if self.strategy == "dense":
             lines.append(f"  falls back to the dense route: {self.reason}")
-        for k, r in enumerate(self.products, 1):
-            present = {c for o in r.operands for c in o.labels}
-            eq, _ = _canonical([o.labels for o in r.operands],
-                               "".join(c for c in dict.fromkeys(r.rep[c] for c in self.free) if c in present))
+        axis = {c: f"{k}" for k, c in enumerate(self.free)}
+        for k, (r, prep) in enumerate(zip(self.products, self._prepared), 1):
             ops = ", ".join(_text(o.sym) for o in r.operands)
-            axis = {c: f"{k}" for k, c in enumerate(self.free)}
             ties = ("  scatter on axes " + " ".join("=".join(axis[c] for c in g) for g in r.ties)) if r.ties else ""
-            lines.append(f"  product {k}: {r.coef:g} · {eq}  ({ops}){ties}")
-        lines.append(f"  total: {len(self.products)} products, flops {self.flops:.3g}")
+            lines.append(f"  product {k}: {r.coef:g} · {prep.eq or '1'}  ({ops}){ties}")
+        lines.append(f"  total: {len(self.products)} products, flops {self.flops:.3g}, "
+                     f"largest intermediate {self.largest_intermediate:,} elements")
         return "\n".join(lines)
 
     def execute(self) -> np.ndarray:
@@ -475,12 +501,12 @@ class FactoredPlan:
             J = memory.zeros(shape, y.dtype, what)
             tied_view(J, [(k, y.ndim + k) for k in range(y.ndim)])[...] = 1
             return J
-        products = sorted(self.products, key=lambda r: bool(r.ties))  # an untied product can fill J first
-        memory.check_bytes(shape, y.dtype, what)
-        fresh = not products[0].ties
-        J = np.empty(shape, dtype=y.dtype) if fresh else memory.zeros(shape, y.dtype, what)
-        for k, r in enumerate(products):
-            _scatter(J, self.free, r, assign=fresh and k == 0, what=what)
+        memory.check_bytes((max(math.prod(shape), self.largest_intermediate),), y.dtype, what)
+        order = sorted(range(len(self.products)), key=lambda k: bool(self.products[k].ties))
+        fresh = not self.products[order[0]].ties  # an untied product can fill J first
+        J = np.empty(shape, dtype=y.dtype) if fresh else np.zeros(shape, dtype=y.dtype)
+        for n, k in enumerate(order):
+            _scatter(J, self.products[k], self._prepared[k], assign=fresh and n == 0)
         return J
 
 
@@ -503,19 +529,18 @@ def plan_factored(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node]
     hold = tuple(hold)
     if y.id == x.id:
         return FactoredPlan(y, x, order, "identity", hold)
-    if not between(y, x, hold):
-        return FactoredPlan(y, x, order, "independent", hold)
     try:
-        products, free, sizes, _ = _expand(y, x, hold, max_products)
-        flops = 0
-        for r in products:
-            present = {c for o in r.operands for c in o.labels}
-            eq, _ = _canonical([o.labels for o in r.operands], "".join(c for c in free if c in present))
-            if r.operands:
-                flops += _compile(eq, tuple(o.value.shape for o in r.operands)).flops
+        expanded = _expand(y, x, hold, max_products)
+        if expanded is None:
+            return FactoredPlan(y, x, order, "independent", hold)
+        products, free, sizes, _ = expanded
+        prepared = [_prepare(r, free, sizes) for r in products]
     except _Fallback as exc:
         return FactoredPlan(y, x, order, "dense", hold, reason=str(exc))
-    return FactoredPlan(y, x, order, "products", hold, products=products, free=free, flops=flops)
+    comps = [p.comp for p in prepared if p.comp is not None]
+    return FactoredPlan(y, x, order, "products", hold, products=products, free=free,
+                        flops=sum(c.flops for c in comps), largest_intermediate=max((c.largest for c in comps), default=0),
+                        _prepared=prepared)
 
 
 def jacobian_factored(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
@@ -625,6 +650,8 @@ def _matrix_form(free: str, operands: List[Tuple[str, Sym]], ties: List[Tuple[st
                 words.append(_group_text(groups[keys[g]], a + b))
         if end:
             words.append("1")
+    if len(words) == 1 and not pre and " ⊙ " in words[0] and words[0].endswith(")"):
+        words[0] = words[0][1:-1]  # G ⊙ σ'(Z), not (G ⊙ σ'(Z))
     return (pre + " " + " ".join(words)).strip()
 
 
@@ -646,8 +673,12 @@ class DerivedTerm:
         return s + (f"  =  {self._signed()}" if self.matrix else "")
 
     def _signed(self) -> str:
-        c = "" if self.coef == 1 else "-" if self.coef == -1 else f"{self.coef:g} "
-        return c + (self.matrix or "")
+        m = self.matrix or ""
+        if self.coef == 1:
+            return m
+        if self.coef == -1:
+            return "-" + m
+        return f"{self.coef:g}" + (" · " if m[:1].isdigit() else " ") + m  # 2 · 1ᵀ G, not 2 1ᵀ G
 
 
 @dataclass
@@ -710,13 +741,13 @@ def derive(y: Node, x: Node, hold: Sequence[Node] = (), names: Optional[Dict[Nod
     if y.id == x.id:
         term = DerivedTerm(1.0, "", (), "1" if y.size == 1 else "G")
         return Derivation(y, x, [term], names=shown)
-    if not between(y, x, hold):
-        return Derivation(y, x, [], names=shown)
-    cot = y.size != 1
     try:
-        products, free, _, labels = _expand(y, x, hold, max_products, cotangent=cot, names=shown)
+        expanded = _expand(y, x, hold, max_products, cotangent=y.size != 1, names=shown)
     except _Fallback as exc:
         return Derivation(y, x, [], reason=str(exc), names=shown)
+    if expanded is None:
+        return Derivation(y, x, [], names=shown)
+    products, free, _, labels = expanded
     reserved = labels.of[x.id] + labels.of[y.id]  # x's indices read a, b, …; y's come next
     terms: "OrderedDict[tuple, DerivedTerm]" = OrderedDict()
     for r in products:
@@ -735,7 +766,7 @@ def derive(y: Node, x: Node, hold: Sequence[Node] = (), names: Optional[Dict[Nod
             "".join(letters[c] for c in free), [(sub, o.sym) for sub, o in zip(subs, r.operands)], tie_groups)
         eq = ",".join(subs) + "->" + out if r.operands else ""
         names = tuple(_text(o.sym) for o in r.operands)
-        key = (eq, names, ties, broadcast)
+        key = ("matrix", matrix) if matrix else (eq, names, ties, broadcast)  # X and (Xᵀ)ᵀ are one term
         if key in terms:
             terms[key].coef += r.coef
         else:

@@ -220,12 +220,16 @@ def _random_graph(data):
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_random_graphs_agree_with_dense_and_vjp(data):
+    """Normwise, with a floor of 1 on the scale: a Jacobian that is 0 up to round-off (softmax
+    along a length-1 axis) is 0 on one route and 1e-17 on another."""
+    def close(a, b):
+        return np.abs(a - b).max() <= 1e-11 * max(np.abs(a).max(), np.abs(b).max(), 1.0)
+
     x, y = _random_graph(data)
     F = jx.jacobian(y, x, method="factored")
-    assert _rel(F, jx.jacobian(y, x)) < 1e-11
-    assert _rel(F, jx.jacobian(y, x, method="vjp")) < 1e-11
+    assert close(F, jx.jacobian(y, x)) and close(F, jx.jacobian(y, x, method="vjp"))
     l = jx.sum(y * y)
-    assert _rel(jx.grad(l, x, method="factored"), jx.grad(l, x, method="vjp")) < 1e-11
+    assert close(jx.grad(l, x, method="factored"), jx.grad(l, x, method="vjp"))
 
 
 # ------------------------------------------------------ plan and fallback
@@ -282,7 +286,7 @@ def test_gradient_flops_scale_as_D_cubed():
     def seed2(D):
         rng = np.random.default_rng(0)
         W1 = jx.var(rng.standard_normal((D, D)), name="W1")
-        A = jx.sigmoid(rng.standard_normal((D, D)) @ W1 + rng.standard_normal(D))
+        A = jx.sigmoid(rng.standard_normal((D, D)) @ W1 + rng.standard_normal((1, D)))
         return jx.sum((A @ rng.standard_normal((D, D)) - 1.0) ** 2), W1
 
     for build in (seed1, seed2):
@@ -332,7 +336,7 @@ def test_derive_dense_layer_gradients():
     dW2 = derive(g["C"], g["W2"], names=names)
     assert dW2.expression == "2 A1ᵀ (D ⊙ σ'(Z2))"
     db2 = derive(g["C"], g["b2"], names=names)
-    assert db2.expression == "2 1ᵀ (D ⊙ σ'(Z2))"
+    assert db2.expression == "2 · 1ᵀ (D ⊙ σ'(Z2))"
     A2, Z2 = g["A2"].value, g["Z2"].value
     arrays = {"A1": g["A1"].value, "D": g["D"].value, "σ'(Z2)": A2 * (1 - A2)}
     for d, wrt in ((dW2, "W2"), (db2, "b2")):
