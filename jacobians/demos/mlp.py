@@ -140,9 +140,9 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
         p(f"dC/d{key}, explicit route (contracted local Jacobians):")
         p(matrix(routes["explicit"][key]))
         formula = "xᵀ Δ" if key == "ω" else "1_mᵀ Δ"
-        p(f"  against {formula}:                {agree(f'closed_{key}', routes['explicit'][key], closed[key])}")
-        p(f"  against the VJP route:          {agree(f'vjp_{key}', routes['explicit'][key], routes['vjp'][key])}")
-        p(f"  against central differences:    "
+        p(f"  {'against ' + formula + ':':<32}{agree(f'closed_{key}', routes['explicit'][key], closed[key])}")
+        p(f"  {'against the VJP route:':<32}{agree(f'vjp_{key}', routes['explicit'][key], routes['vjp'][key])}")
+        p(f"  {'against central differences:':<32}"
           f"{agree(f'numeric_{key}', routes['explicit'][key], routes['numeric'][key], 1e-6)}")
     res.values["dC_dw"] = routes["explicit"]["w"]
     p()
