@@ -13,6 +13,7 @@ and central differences check it.
 from .api import METHODS, grad, jacobian
 from .chain_rule import ORDERS, Plan, plan
 from .compare import Comparison, compare
+from .explain import explain  # after the submodule import, so jx.explain is the function
 from .memory import JacobianTooLarge, get_memory_limit, set_memory_limit
 from .node import Node, const, var
 from .ops import *  # noqa: F401,F403  every jx.<op>
@@ -23,7 +24,6 @@ __version__ = "0.1.0"
 
 # Public names whose modules load on first use (matplotlib stays optional).
 _LAZY = {
-    "explain": "jacobians.explain",
     "plot_jacobian": "jacobians.plot",
     "derive": "jacobians.factored",
 }
@@ -38,7 +38,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison",
+    "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison", "explain",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit",
     "Op", "register", "get_op", "registered_ops", *_ops_all,
 ]

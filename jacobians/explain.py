@@ -21,8 +21,6 @@ stack *columns*, ``vec(A) = A.ravel(order="F")``, where the same Jacobian is
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass, field
 from contextvars import ContextVar
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -928,14 +926,3 @@ def _explain(y: Node, x: Node, order: str, hold: Tuple[Node, ...], shown: Mappin
     paths = [_path(t, labels) for t in p.terms]
     by_order = {o: plan(y, x, o, hold).flops for o in ORDERS} if p.strategy in ("paths", "accumulate") else {}
     return Derivation(y, x, p, labels, locals_, paths, by_order, hold, shown)
-
-
-class _CallableModule(types.ModuleType):
-    """``jx.explain(y, x)`` works even when the import system has bound ``jacobians.explain``
-    to this module (importing a submodule sets the attribute of the same name on its package)."""
-
-    def __call__(self, *args, **kwargs) -> Derivation:
-        return explain(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
