@@ -60,11 +60,26 @@ Sym = Tuple[str, bool]  # (display name, transposed)
 
 
 # ----------------------------------------------------------------- data
-@dataclass
 class _Operand:
-    value: Optional[np.ndarray]  # None for the symbolic cotangent of derive
-    labels: str  # global labels, one per axis
-    sym: Sym
+    """A dense factor with its global labels; its display name is worked out only when asked for."""
+
+    __slots__ = ("value", "labels", "_sym", "_how")
+
+    def __init__(self, value: Optional[np.ndarray], labels: str, sym: Optional[Sym] = None,
+                 how: Optional[Tuple[str, Node, "Names"]] = None):
+        self.value = value  # None for the symbolic cotangent of derive
+        self.labels = labels  # global labels, one per axis
+        self._sym, self._how = sym, how
+
+    @property
+    def sym(self) -> Sym:
+        if self._sym is None:
+            self._sym = _resolve(*self._how)
+        return self._sym
+
+    def relabel(self, labels: str) -> "_Operand":
+        out = _Operand(self.value, labels, self._sym, self._how)
+        return out
 
 
 @dataclass
@@ -157,7 +172,7 @@ class _Labels:
         self.of: Dict[int, str] = {n.id: self.fresh(n.ndim) for n in nodes}
 
     def fresh(self, n: int) -> str:
-        out = "".join(oe.get_symbol(self.k + i) for i in range(n))
+        out = "".join(map(chr, range(0x4E00 + self.k, 0x4E00 + self.k + n)))  # any distinct characters
         self.k += n
         return out
 
@@ -188,7 +203,7 @@ def _local_products(child: Node, parent: Node, labels: _Labels, sizes: Dict[str,
                 v = np.asarray(f.value, dtype=child.dtype)
                 for c, n in zip(glab, v.shape):
                     sizes.setdefault(c, n)
-                ops.append(_Operand(v, glab, _resolve(f.name, child, names)))
+                ops.append(_Operand(v, glab, how=(f.name, child, names)))
             deltas = [(local[d[0]], local[d[1]]) for d in t.deltas]
             out.append(_Raw(float(t.coef), ops, deltas, [local[c] for c in extra]))
     return out
@@ -220,7 +235,7 @@ def _eliminate(raw: _Raw, free: str, sizes: Dict[str, int]) -> Reduced:
         r = find(c)
         return best.get(r, r)
 
-    operands = [_Operand(o.value, "".join(name(c) for c in o.labels), o.sym) for o in raw.operands]
+    operands = [o.relabel("".join(name(c) for c in o.labels)) for o in raw.operands]
     present = {c for o in operands for c in o.labels}
     coef = raw.coef
     for c in {name(c) for c in raw.inner} - set(rank):  # summed, in no factor: Σ_c 1 = n
@@ -233,17 +248,20 @@ def _eliminate(raw: _Raw, free: str, sizes: Dict[str, int]) -> Reduced:
     return Reduced(coef, operands, ties, {c: name(c) for c in free})
 
 
-def _merge(products: List[Reduced], free: str) -> List[Reduced]:
+def _merge(products: List[Reduced], prepared: List["_Prepared"]) -> Tuple[List[Reduced], List["_Prepared"]]:
     """Add up products that are the same contraction of the same arrays (``Y ⊙ Y`` gives two)."""
-    out: "OrderedDict[tuple, Reduced]" = OrderedDict()
-    for r in products:
-        eq, _ = _canonical([o.labels for o in r.operands], "".join(r.rep[c] for c in free))
-        key = (eq, tuple(id(o.value) if o.value is not None else o.sym for o in r.operands), tuple(r.ties))
-        if key in out:
-            out[key].coef += r.coef
+    keep: "OrderedDict[tuple, int]" = OrderedDict()
+    out_r: List[Reduced] = []
+    out_p: List[_Prepared] = []
+    for r, p in zip(products, prepared):
+        key = (p.eq, tuple(id(o.value) for o in r.operands), tuple(p.pairs), p.shape)
+        if key in keep:
+            out_r[keep[key]].coef += r.coef
         else:
-            out[key] = Reduced(r.coef, r.operands, r.ties, r.rep)
-    return list(out.values())
+            keep[key] = len(out_r)
+            out_r.append(r)
+            out_p.append(p)
+    return out_r, out_p
 
 
 def _expand(y: Node, x: Node, hold: Sequence[Node], max_products: int, cotangent: bool = False,
@@ -289,7 +307,7 @@ def _expand(y: Node, x: Node, hold: Sequence[Node], max_products: int, cotangent
             raw = _Raw(math.prod(t.coef for t in combo), head + [o for t in combo for o in t.operands],
                        [d for t in combo for d in t.deltas], inner + [c for t in combo for c in t.inner])
             products.append(_eliminate(raw, free, sizes))
-    return _merge(products, free), free, sizes, labels
+    return products, free, sizes, labels
 
 
 # --------------------------------------------------------------- execution
@@ -400,50 +418,51 @@ def _contract(eq: str, arrays: List[np.ndarray], out: Optional[np.ndarray] = Non
 
 @dataclass
 class _Prepared:
-    """How one product lands in the output: its einsum, the tied view, the broadcast shape."""
+    """How one product lands in the output: its einsum, the tied view, the broadcast shape.
+
+    Built from labels and shapes only, so one preparation serves any values.
+    """
 
     eq: str
     comp: Optional[_Compiled]
+    keep: Tuple[int, ...]  # operands in the einsum
+    scalars: Tuple[int, ...]  # operands without an index (1/‖A‖, det A): multiplied into the coefficient
     pairs: List[Tuple[int, int]]  # (kept axis, dropped axis) of the tied view
     shape: Tuple[int, ...]  # the einsum result reshaped to the view, 1 on broadcast axes
     full: bool  # the result covers every axis of the view
 
 
 def _prepare(r: Reduced, free: str, sizes: Dict[str, int]) -> _Prepared:
-    scalars = [o for o in r.operands if not o.labels]
-    if scalars:  # 1/‖A‖ and the like: into the coefficient, not a pass over an array
-        r.coef *= math.prod(float(o.value) for o in scalars)
-        r.operands = [o for o in r.operands if o.labels]
+    keep = tuple(k for k, o in enumerate(r.operands) if o.labels)
+    scalars = tuple(k for k, o in enumerate(r.operands) if not o.labels)
     pos = {c: k for k, c in enumerate(free)}
     pairs = [(pos[g[0]], pos[c]) for g in r.ties for c in g[1:]]
     dropped = {d for _, d in pairs}
     view_labels = [r.rep[c] for k, c in enumerate(free) if k not in dropped]
-    present = {c for o in r.operands for c in o.labels}
+    subs = [r.operands[k].labels for k in keep]
+    present = {c for sub in subs for c in sub}
     core = "".join(c for c in view_labels if c in present)
     shape = tuple(sizes[c] if c in present else 1 for c in view_labels)
-    if not r.operands:
-        return _Prepared("", None, pairs, shape, not view_labels)
-    eq, _ = _canonical([o.labels for o in r.operands], core)
-    comp = _compile(eq, tuple(o.value.shape for o in r.operands))
-    return _Prepared(eq, comp, pairs, shape, len(core) == len(view_labels))
+    if not keep:
+        return _Prepared("", None, keep, scalars, pairs, shape, not view_labels)
+    eq, _ = _canonical(subs, core)
+    comp = _compile(eq, tuple(tuple(sizes[c] for c in sub) for sub in subs))
+    return _Prepared(eq, comp, keep, scalars, pairs, shape, len(core) == len(view_labels))
 
 
-def _scatter(J: np.ndarray, r: Reduced, prep: _Prepared, assign: bool) -> None:
-    """J[free…] (+)= coef · einsum(operands), through a tied view for the deltas between free indices."""
+def _land(J: np.ndarray, values: List[np.ndarray], coef: float, prep: _Prepared, assign: bool) -> None:
+    """J[free…] (+)= coef · einsum(values), through a tied view for the deltas between free indices."""
     view = tied_view(J, prep.pairs) if prep.pairs else J
+    for k in prep.scalars:
+        coef *= float(values[k])
     if prep.comp is None:
         if assign:
-            view[...] = r.coef
+            view[...] = coef
         else:
-            view += r.coef
+            view += coef
         return
-    arrays = [o.value for o in r.operands]
-    if r.coef != 1.0:  # fold the coefficient into the smallest factor
-        k = min(range(len(arrays)), key=lambda i: arrays[i].size)
-        arrays[k] = arrays[k] * np.asarray(r.coef, dtype=J.dtype)
-    direct = assign and prep.full and prep.comp.steps[-1].kind == "mul"
-    res = _contract(prep.eq, arrays, out=view if direct else None)
-    if direct:
+    res = _evaluate(values, coef, prep, out=view if assign and prep.full else None)
+    if res is view:
         return
     res = res.reshape(prep.shape)
     if assign:
@@ -452,13 +471,145 @@ def _scatter(J: np.ndarray, r: Reduced, prep: _Prepared, assign: bool) -> None:
         view += res
 
 
+def _evaluate(values: List[np.ndarray], coef: float, prep: _Prepared, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """coef · einsum(values[keep]); written into ``out`` when the last step is a broadcast multiply."""
+    arrays = [values[k] for k in prep.keep]
+    if coef != 1.0:  # fold the coefficient into the smallest factor
+        k = min(range(len(arrays)), key=lambda i: arrays[i].size)
+        arrays[k] = arrays[k] * coef
+    direct = out is not None and prep.comp.steps[-1].kind == "mul"
+    return _contract(prep.eq, arrays, out=out if direct else None)
+
+
+# --------------------------------------------------- gradients: edge by edge
+@dataclass
+class _EdgeStep:
+    """One edge of a reverse sweep: G of the child contracted into the parent's factored local Jacobian."""
+
+    child: Node
+    parent: Node
+    forms: List[Factored]  # one per input slot the parent fills
+    recipes: List[List[Tuple[float, _Prepared]]]  # per form, per term: (coefficient, preparation)
+
+
+_RECIPES: "OrderedDict[tuple, List[Tuple[float, _Prepared]]]" = OrderedDict()
+
+
+def _structure(F: Factored) -> tuple:
+    return (F.out, F.inp, tuple((t.coef, t.deltas, tuple((f.labels, np.shape(f.value)) for f in t.factors))
+                                for t in F.terms))
+
+
+def _edge_recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
+                 what: str) -> List[Tuple[float, _Prepared]]:
+    """Σ_out G[out] dY[out]/dX[in] term by term, deltas eliminated in the op's own letters (cached)."""
+    key = (_structure(F), out_shape, in_shape)
+    hit = _RECIPES.get(key)
+    if hit is not None:
+        return hit
+    if len(F.out) != len(out_shape) or len(F.inp) != len(in_shape):
+        check_factored(F, out_shape, in_shape, what)
+    sizes = dict(zip(F.out + F.inp, tuple(out_shape) + tuple(in_shape)))
+    recipe = []
+    for t in F.terms:
+        for f in t.factors:
+            sizes.update(zip(f.labels, np.shape(f.value)))
+        extra = sorted({c for f in t.factors for c in f.labels} - set(F.out + F.inp))
+        ops = [_Operand(None, F.out, ("G", False))] + [_Operand(None, f.labels, ("", False)) for f in t.factors]
+        r = _eliminate(_Raw(t.coef, ops, [(d[0], d[1]) for d in t.deltas], list(F.out) + extra), F.inp, sizes)
+        recipe.append((r.coef, _prepare(r, F.inp, sizes)))
+    _RECIPES[key] = recipe
+    if len(_RECIPES) > _CACHE_SIZE:
+        _RECIPES.popitem(last=False)
+    return recipe
+
+
+def _reverse_steps(nodes: List[Node]) -> List[_EdgeStep]:
+    """The edges from the y end back to x, each with its factored forms and derived VJP recipes."""
+    inside = {n.id for n in nodes}
+    steps = []
+    for child in reversed(nodes[1:]):
+        op = child.op
+        if op is None or op.factored is None:
+            raise _Fallback(f"op {op.name if op else '?'!r} ({child.name}) declares no factored Jacobian")
+        values = [p.value for p in child.parents]
+        done = set()
+        for p in child.parents:
+            if p.id not in inside or p.id in done:
+                continue
+            done.add(p.id)
+            forms, recipes = [], []
+            for i, q in enumerate(child.parents):
+                if q.id == p.id:
+                    F = op.factored[i](child.value, *values, **child.params)
+                    forms.append(F)
+                    recipes.append(_edge_recipe(F, child.shape, p.shape, f"op {op.name!r} ({child.name}), input {i}"))
+            steps.append(_EdgeStep(child, p, forms, recipes))
+    return steps
+
+
+def _sweep(y: Node, x: Node, steps: List[_EdgeStep]) -> np.ndarray:
+    """Reverse accumulation: each node's cotangent pulled into its parents through the derived VJPs.
+
+    Fresh arrays are few (a new one costs page faults): a constant or broadcast
+    contribution stays a broadcast view, a second contribution is added in place
+    into a cotangent this sweep owns, and the result is copied only when it is
+    not such an array.
+    """
+    cot: Dict[int, np.ndarray] = {y.id: np.ones(y.shape, dtype=y.dtype)}
+    owned: set = set()  # ids whose cotangent is an array this sweep allocated
+    for k, st in enumerate(steps):
+        g = cot[st.child.id]
+        if k + 1 == len(steps) or steps[k + 1].child.id != st.child.id:
+            del cot[st.child.id]  # its last edge: no longer needed
+        pid, shape, dtype = st.parent.id, st.parent.shape, st.child.dtype
+        for F, recipe in zip(st.forms, st.recipes):
+            for t, (coef, prep) in zip(F.terms, recipe):
+                values = [g] + [np.asarray(f.value, dtype=dtype) for f in t.factors]
+                if prep.pairs:  # a delta between two indices of the parent: scatter into its diagonal
+                    if pid not in owned:
+                        base = cot.get(pid)
+                        cot[pid] = np.zeros(shape, dtype=dtype) if base is None else np.array(base, dtype=dtype)
+                        owned.add(pid)
+                    _land(cot[pid], values, coef, prep, assign=False)
+                    continue
+                c = coef
+                for k in prep.scalars:
+                    c *= float(values[k])
+                if prep.comp is None:
+                    res, fresh = np.asarray(c, dtype=dtype), False
+                else:
+                    res = _evaluate(values, c, prep)
+                    fresh = not (len(prep.keep) == 1 and c == 1.0)  # else it may be a view of an input
+                res = res.reshape(prep.shape)
+                if res.shape != shape:
+                    res, fresh = np.broadcast_to(res, shape), False
+                if pid not in cot:
+                    cot[pid] = res
+                    if fresh:
+                        owned.add(pid)
+                elif pid in owned:
+                    cot[pid] += res
+                else:
+                    cot[pid] = cot[pid] + res
+                    owned.add(pid)
+    g = cot[x.id]
+    if x.id in owned and g.flags.c_contiguous and g.dtype == y.dtype:
+        return g.reshape(y.shape + x.shape)
+    return np.array(g, dtype=y.dtype, order="C").reshape(y.shape + x.shape)  # fresh, C-ordered
+
+
 # ------------------------------------------------------------------- plan
 @dataclass
 class FactoredPlan:
     """What the factored route will compute for dy/dx: the products after delta elimination.
 
-    ``strategy`` is ``"products"``, ``"identity"``, ``"independent"`` or
-    ``"dense"`` (the fallback; ``reason`` says why).
+    ``strategy`` is ``"products"`` (a Jacobian: the products of local terms
+    along every path, each a planned einsum scattered into the result),
+    ``"reverse"`` (a gradient: one sweep from y back to x, each edge's
+    cotangent contracted into its factored local Jacobian, which is the derived
+    VJP), ``"identity"``, ``"independent"`` or ``"dense"`` (the fallback;
+    ``reason`` says why).
     """
 
     y: Node
@@ -472,6 +623,7 @@ class FactoredPlan:
     flops: int = 0
     largest_intermediate: int = 0  # elements
     _prepared: List[_Prepared] = field(default_factory=list, repr=False)
+    steps: List[_EdgeStep] = field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
         head = (f"factored plan for d{self.y.name}/d{self.x.name}: Jacobian {self.y.shape + self.x.shape}, "
@@ -479,12 +631,18 @@ class FactoredPlan:
         lines = [head]
         if self.strategy == "dense":
             lines.append(f"  falls back to the dense route: {self.reason}")
+        for st in self.steps:
+            for F, recipe in zip(st.forms, st.recipes):
+                for t, (coef, prep) in zip(F.terms, recipe):
+                    lines.append(f"  {st.parent.name} ← {st.child.name}: {coef:g} · {prep.eq or '1'}  "
+                                 f"(G, {', '.join(f.name.format(y='y', x0='x0', x1='x1') for f in t.factors)})")
         axis = {c: f"{k}" for k, c in enumerate(self.free)}
         for k, (r, prep) in enumerate(zip(self.products, self._prepared), 1):
             ops = ", ".join(_text(o.sym) for o in r.operands)
             ties = ("  scatter on axes " + " ".join("=".join(axis[c] for c in g) for g in r.ties)) if r.ties else ""
             lines.append(f"  product {k}: {r.coef:g} · {prep.eq or '1'}  ({ops}){ties}")
-        lines.append(f"  total: {len(self.products)} products, flops {self.flops:.3g}, "
+        what = f"{len(self.steps)} edges" if self.strategy == "reverse" else f"{len(self.products)} products"
+        lines.append(f"  total: {what}, flops {self.flops:.3g}, "
                      f"largest intermediate {self.largest_intermediate:,} elements")
         return "\n".join(lines)
 
@@ -501,12 +659,17 @@ class FactoredPlan:
             J = memory.zeros(shape, y.dtype, what)
             tied_view(J, [(k, y.ndim + k) for k in range(y.ndim)])[...] = 1
             return J
+        if self.strategy == "reverse":
+            if self.largest_intermediate > max(x.size, 1 << 16):
+                memory.check_bytes((self.largest_intermediate,), y.dtype, what)
+            return _sweep(y, x, self.steps)
         memory.check_bytes((max(math.prod(shape), self.largest_intermediate),), y.dtype, what)
         order = sorted(range(len(self.products)), key=lambda k: bool(self.products[k].ties))
         fresh = not self.products[order[0]].ties  # an untied product can fill J first
         J = np.empty(shape, dtype=y.dtype) if fresh else np.zeros(shape, dtype=y.dtype)
         for n, k in enumerate(order):
-            _scatter(J, self.products[k], self._prepared[k], assign=fresh and n == 0)
+            r = self.products[k]
+            _land(J, [o.value for o in r.operands], r.coef, self._prepared[k], assign=fresh and n == 0)
         return J
 
 
@@ -529,12 +692,23 @@ def plan_factored(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node]
     hold = tuple(hold)
     if y.id == x.id:
         return FactoredPlan(y, x, order, "identity", hold)
+    if y.size == 1:  # a gradient: one reverse sweep, no expansion over paths
+        nodes = between(y, x, hold)
+        if not nodes:
+            return FactoredPlan(y, x, order, "independent", hold)
+        try:
+            steps = _reverse_steps(nodes)
+        except _Fallback as exc:
+            return FactoredPlan(y, x, order, "dense", hold, reason=str(exc))
+        comps = [prep.comp for st in steps for rec in st.recipes for _, prep in rec if prep.comp is not None]
+        return FactoredPlan(y, x, order, "reverse", hold, steps=steps, flops=sum(c.flops for c in comps),
+                            largest_intermediate=max((c.largest for c in comps), default=0))
     try:
         expanded = _expand(y, x, hold, max_products)
         if expanded is None:
             return FactoredPlan(y, x, order, "independent", hold)
         products, free, sizes, _ = expanded
-        prepared = [_prepare(r, free, sizes) for r in products]
+        products, prepared = _merge(products, [_prepare(r, free, sizes) for r in products])
     except _Fallback as exc:
         return FactoredPlan(y, x, order, "dense", hold, reason=str(exc))
     comps = [p.comp for p in prepared if p.comp is not None]
