@@ -78,8 +78,7 @@ class _Operand:
         return self._sym
 
     def relabel(self, labels: str) -> "_Operand":
-        out = _Operand(self.value, labels, self._sym, self._how)
-        return out
+        return _Operand(self.value, labels, self._sym, self._how)
 
 
 @dataclass
@@ -713,8 +712,8 @@ def plan_factored(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node]
         return FactoredPlan(y, x, order, "dense", hold, reason=str(exc))
     comps = [p.comp for p in prepared if p.comp is not None]
     return FactoredPlan(y, x, order, "products", hold, products=products, free=free,
-                        flops=sum(c.flops for c in comps), largest_intermediate=max((c.largest for c in comps), default=0),
-                        _prepared=prepared)
+                        flops=sum(c.flops for c in comps),
+                        largest_intermediate=max((c.largest for c in comps), default=0), _prepared=prepared)
 
 
 def jacobian_factored(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),

@@ -200,7 +200,7 @@ def _random_graph(data):
         elif kind == "gram":
             b = a @ a.T
         elif kind == "bias_row":
-            b = a + rng.standard_normal(c)
+            b = a + rng.standard_normal((1, c))
         elif kind == "bias_col":
             b = rng.standard_normal((r, 1)) * a
         elif kind in ("mul", "add"):
@@ -337,7 +337,7 @@ def test_derive_dense_layer_gradients():
     assert dW2.expression == "2 A1ᵀ (D ⊙ σ'(Z2))"
     db2 = derive(g["C"], g["b2"], names=names)
     assert db2.expression == "2 · 1ᵀ (D ⊙ σ'(Z2))"
-    A2, Z2 = g["A2"].value, g["Z2"].value
+    A2 = g["A2"].value
     arrays = {"A1": g["A1"].value, "D": g["D"].value, "σ'(Z2)": A2 * (1 - A2)}
     for d, wrt in ((dW2, "W2"), (db2, "b2")):
         np.testing.assert_allclose(_evaluate(d, arrays), jx.grad(g["C"], g[wrt], method="vjp"), rtol=1e-12)

@@ -60,20 +60,20 @@ def elementwise_op(name: str, f: Callable, df: Callable, derivative: str, factor
     )
 
 
-#               name        forward                      f'(x) from (x, y)                    f' as written                  f' as a factor
+#  name        forward                       f'(x) from (x, y)                        f' as written                f' as a factor
 _TABLE = [
-    ("negative", np.negative,                  lambda x, y: -np.ones_like(y),               "-1",                          "-1"),
-    ("exp",      np.exp,                       lambda x, y: y,                              "exp(X[i])",                   "{y}"),
-    ("log",      np.log,                       lambda x, y: 1.0 / x,                        "1 / X[i]",                    "1/{x0}"),
-    ("sqrt",     np.sqrt,                      lambda x, y: 0.5 / y,                        "1 / (2 sqrt(X[i]))",          "1/(2 {y})"),
-    ("square",   np.square,                    lambda x, y: 2.0 * x,                        "2 X[i]",                      "2 {x0}"),
-    ("sin",      np.sin,                       lambda x, y: np.cos(x),                      "cos(X[i])",                   "cos({x0})"),
-    ("cos",      np.cos,                       lambda x, y: -np.sin(x),                     "-sin(X[i])",                  "-sin({x0})"),
-    ("tanh",     np.tanh,                      lambda x, y: 1.0 - y * y,                    "1 - tanh(X[i])²",             "(1 - {y}²)"),
-    ("sigmoid",  _sigmoid,                     lambda x, y: y * (1.0 - y),                  "σ(X[i]) (1 - σ(X[i]))",       "σ'({x0})"),
-    ("relu",     lambda x: np.maximum(x, 0),   lambda x, y: (x > 0).astype(y.dtype),        "[X[i] > 0]   (relu'(0) = 0)", "[{x0} > 0]"),
-    ("softplus", lambda x: np.logaddexp(0, x), lambda x, y: _sigmoid(x),                    "σ(X[i])",                     "σ({x0})"),
-    ("abs",      np.abs,                       lambda x, y: np.sign(x).astype(y.dtype),     "sign(X[i])   (abs'(0) = 0)",  "sign({x0})"),
+    ("negative", np.negative,                  lambda x, y: -np.ones_like(y),           "-1",                        "-1"),
+    ("exp",      np.exp,                       lambda x, y: y,                          "exp(X[i])",                 "{y}"),
+    ("log",      np.log,                       lambda x, y: 1.0 / x,                    "1 / X[i]",                  "1/{x0}"),
+    ("sqrt",     np.sqrt,                      lambda x, y: 0.5 / y,                    "1 / (2 sqrt(X[i]))",        "1/(2 {y})"),
+    ("square",   np.square,                    lambda x, y: 2.0 * x,                    "2 X[i]",                    "2 {x0}"),
+    ("sin",      np.sin,                       lambda x, y: np.cos(x),                  "cos(X[i])",                 "cos({x0})"),
+    ("cos",      np.cos,                       lambda x, y: -np.sin(x),                 "-sin(X[i])",                "-sin({x0})"),
+    ("tanh",     np.tanh,                      lambda x, y: 1.0 - y * y,                "1 - tanh(X[i])²",           "(1 - {y}²)"),
+    ("sigmoid",  _sigmoid,                     lambda x, y: y * (1.0 - y),              "σ(X[i]) (1 - σ(X[i]))",     "σ'({x0})"),
+    ("relu",     lambda x: np.maximum(x, 0),   lambda x, y: (x > 0).astype(y.dtype),    "[X[i] > 0] (relu'(0) = 0)", "[{x0} > 0]"),
+    ("softplus", lambda x: np.logaddexp(0, x), lambda x, y: _sigmoid(x),                "σ(X[i])",                   "σ({x0})"),
+    ("abs",      np.abs,                       lambda x, y: np.sign(x).astype(y.dtype), "sign(X[i]) (abs'(0) = 0)",  "sign({x0})"),
 ]
 _OPS = {name: elementwise_op(name, f, df, d, fac) for name, f, df, d, fac in _TABLE}
 

@@ -162,7 +162,8 @@ _INV = register(Op(
     jacobians=(_inv_jac,),
     vjps=(lambda g, y, a: -(y.T @ g @ y.T),),
     formula="dY[i,j]/dA[p,q] = -Y[i,p] Y[q,j]",
-    factored=(lambda y, a: Factored("ij", "pq", (Product((Factor(y, "ip", "{y}"), Factor(y, "qj", "{y}")), (), -1.0),)),),
+    factored=(lambda y, a: Factored("ij", "pq", (Product((Factor(y, "ip", "{y}"), Factor(y, "qj", "{y}")), (),
+                                                         -1.0),)),),
 ))
 
 
