@@ -48,7 +48,7 @@ from .chain_rule import ORDERS
 from .chain_rule import plan as dense_plan
 from .graph import between, edges
 from .node import Node
-from .registry import Factored
+from .registry import Factor, Factored, Product
 from .scatter import tied_view
 
 __all__ = ["MAX_PRODUCTS", "FactoredPlan", "plan_factored", "jacobian_factored", "derive", "Derivation",
@@ -146,6 +146,9 @@ def check_factored(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int,
     if len(set(F.out + F.inp)) != len(F.out) + len(F.inp):
         raise ValueError(f"{what}: factored form labels out {F.out!r} and in {F.inp!r} repeat a letter; "
                          "use a distinct letter for every axis (a delta says two indices are equal)")
+    if F.flat and math.prod(out_shape) != math.prod(in_shape):
+        raise ValueError(f"{what}: δ(flat(out), flat(in)) needs sizes that match, got {tuple(out_shape)} and "
+                         f"{tuple(in_shape)}")
     sizes = dict(zip(F.out + F.inp, tuple(out_shape) + tuple(in_shape)))
     for t in F.terms:
         for f in t.factors:
@@ -191,6 +194,10 @@ def _local_products(child: Node, parent: Node, labels: _Labels, sizes: Dict[str,
         what = f"op {op.name!r} ({child.name}), input {i}"
         if len(F.out) != child.ndim or len(F.inp) != parent.ndim:
             check_factored(F, child.shape, parent.shape, what)
+        if F.flat:  # δ(flat(out), flat(in)) is no product of per-axis deltas: its 0/1 matrix is the factor
+            E = memory.zeros(child.shape + parent.shape, child.dtype, f"{what}: the 0/1 matrix of a reshape")
+            np.fill_diagonal(E.reshape(child.size, parent.size), 1)
+            F = Factored(F.out, F.inp, F.terms + (Product((Factor(E, F.out + F.inp, "I_flat"),)),))
         rename = dict(zip(F.out, labels.of[child.id]))
         rename.update(zip(F.inp, labels.of[parent.id]))
         for t in F.terms:
@@ -495,8 +502,8 @@ _RECIPES: "OrderedDict[tuple, List[Tuple[float, _Prepared]]]" = OrderedDict()
 
 
 def _structure(F: Factored) -> tuple:
-    return (F.out, F.inp, tuple((t.coef, t.deltas, tuple((f.labels, np.shape(f.value)) for f in t.factors))
-                                for t in F.terms))
+    return (F.out, F.inp, F.flat, tuple((t.coef, t.deltas, tuple((f.labels, np.shape(f.value)) for f in t.factors))
+                                        for t in F.terms))
 
 
 def _edge_recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
@@ -563,6 +570,15 @@ def _sweep(y: Node, x: Node, steps: List[_EdgeStep]) -> np.ndarray:
             del cot[st.child.id]  # its last edge: no longer needed
         pid, shape, dtype = st.parent.id, st.parent.shape, st.child.dtype
         for F, recipe in zip(st.forms, st.recipes):
+            if F.flat:  # Σ_out G[out] δ(flat(out), flat(in)) = G reshaped
+                res = g.reshape(shape)
+                if pid not in cot:
+                    cot[pid] = res
+                elif pid in owned:
+                    cot[pid] += res
+                else:
+                    cot[pid] = cot[pid] + res
+                    owned.add(pid)
             for t, (coef, prep) in zip(F.terms, recipe):
                 values = [g] + [np.asarray(f.value, dtype=dtype) for f in t.factors]
                 if prep.pairs:  # a delta between two indices of the parent: scatter into its diagonal

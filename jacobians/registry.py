@@ -65,6 +65,8 @@ class Factored:
     ``out`` labels the output's axes, ``inp`` the input's; a factor label in
     neither is summed inside the term. An axis whose label appears in no factor
     and no delta is one along which the Jacobian is constant (a broadcast).
+    ``flat=True`` (with no terms) is ``δ(flat(out), flat(in))``: a reshape whose
+    axes share no per-axis deltas.
 
     >>> F = Factored("ij", "pq", (Product((Factor(np.ones((4, 2)), "qj", "{x1}"),), ("ip",)),))
     >>> F.formula(("A", "B"), "Y")
@@ -74,13 +76,14 @@ class Factored:
     out: str
     inp: str
     terms: Tuple[Product, ...]
+    flat: bool = False
 
     def formula(self, inputs: Tuple[str, ...] = ("X0", "X1"), output: str = "Y", wrt: int = 0) -> str:
         """The index formula with the factors named by ``inputs`` and ``output``."""
         def idx(labels: str) -> str:
             return "[" + ",".join(labels) + "]" if labels else ""
 
-        parts = []
+        parts = [f"δ(flat({','.join(self.out)}), flat({','.join(self.inp)}))"] if self.flat else []
         for t in self.terms:
             words = [f"δ_{d}" for d in t.deltas]
             words += [f.name.format(y=output, **{f"x{k}": n for k, n in enumerate(inputs)}) + idx(f.labels)

@@ -3,6 +3,8 @@
 The factored forms are materialized here independently of jacobians/factored.py:
 each delta becomes an identity matrix and np.einsum multiplies everything out.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -30,6 +32,8 @@ def materialize(F: Factored, out_shape, in_shape) -> np.ndarray:
         for f in t.factors:
             sizes.update(zip(f.labels, np.shape(f.value)))
     J = np.zeros(tuple(out_shape) + tuple(in_shape))
+    if F.flat:  # δ(flat(out), flat(in))
+        J += np.eye(math.prod(out_shape)).reshape(J.shape)
     for t in F.terms:
         subs = [f.labels for f in t.factors] + list(t.deltas)
         ops = [np.asarray(f.value, dtype=np.float64) for f in t.factors] + [np.eye(sizes[d[0]]) for d in t.deltas]
@@ -266,6 +270,20 @@ def test_an_op_without_factored_form_falls_back():
     p = plan_factored(y, x)
     assert p.strategy == "dense" and "'sin_plain'" in p.reason and "no factored Jacobian" in p.reason
     assert _rel(p.execute(), jx.jacobian(y, x)) < 1e-14
+
+
+def test_gradient_through_a_reshape_never_builds_the_flat_identity():
+    """A flatten is δ(flat(i), flat(j)): the sweep reshapes G instead of building a 4096² 0/1 matrix."""
+    X = jx.var(np.random.default_rng(0).standard_normal((64, 64)), name="X")
+    l = jx.sum(jx.tanh(jx.reshape(X, (32, 128))) ** 2)
+    F = jx.get_op("reshape").factored[0](np.zeros((32, 128)), X.value, shape=(32, 128))
+    assert F.flat and not F.terms
+    previous = jx.set_memory_limit(1 << 20)  # 1 MiB: the 0/1 matrix would need 128 MiB
+    try:
+        G = jx.grad(l, X, method="factored")
+    finally:
+        jx.set_memory_limit(previous)
+    assert _rel(G, jx.grad(l, X, method="vjp")) < 1e-14
 
 
 def test_identity_independent_and_held():

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import memory
 from ..node import Node, apply
-from ..registry import Factor, Factored, Op, Product, register
+from ..registry import Factored, Op, Product, register
 from ._rules import axis_labels
 from ..scatter import tied_view
 
@@ -83,14 +83,14 @@ def _reshape_jac(y, x, shape):
 
 # factored: when the reshape only adds or drops length-1 axes, one delta per
 # remaining axis. Otherwise δ(flat(i), flat(j)) is not a product of per-axis
-# deltas, and the one factor is the dense 0/1 matrix of the flat index.
+# deltas: it is declared as such (flat=True), and a cotangent is reshaped.
 def _reshape_factored(y, x, shape):
     out, inp = axis_labels(y.ndim, x.ndim)
     o = [k for k, n in enumerate(y.shape) if n != 1]
     i = [k for k, n in enumerate(x.shape) if n != 1]
     if [y.shape[k] for k in o] == [x.shape[k] for k in i]:
         return Factored(out, inp, (Product((), tuple(out[a] + inp[b] for a, b in zip(o, i))),))
-    return Factored(out, inp, (Product((Factor(_reshape_jac(y, x, shape), out + inp, "I_flat"),)),))
+    return Factored(out, inp, (), flat=True)
 
 
 _RESHAPE = register(Op(
