@@ -16,10 +16,13 @@ along the path expands into a sum of products. In each product:
 
 Contracting a cotangent G = dl/dY into the factored Jacobian the same way gives
 the VJP shortcut: ``Σ_cd G_cd δ_ca X_bd = (G Xᵀ)_ab``. :func:`derive` prints it.
+A gradient (a scalar y) is computed that way edge by edge: one reverse sweep,
+each edge's cotangent contracted into its factored local Jacobian (the derived
+VJP, planned once per op structure and shape), so it costs what the VJPs cost.
 
-When the products along the paths would number more than ``max_products``,
-or an op declares no factored form, the plan says so and the dense route of
-:mod:`jacobians.chain_rule` computes the Jacobian instead.
+When the products along the paths of a full Jacobian would number more than
+``max_products``, or an op declares no factored form, the plan says so and the
+dense route of :mod:`jacobians.chain_rule` computes the Jacobian instead.
 
 >>> import numpy as np, jacobians as jx
 >>> X = jx.var(np.random.default_rng(0).standard_normal((4, 3)), name="X")
