@@ -69,6 +69,12 @@ def test_chain_numbers_agree_with_frobenius_calculus(chain):
     assert len(diffs) >= 7 and max(diffs) < 1e-10
 
 
+def test_chain_shows_the_shortcut_derived_by_delta_elimination(chain):
+    _, text = chain  # the closed forms of Frobenius calculus, found by jx.derive
+    assert "jx.derive(l, W) (deltas eliminated): dl/dW = (1/l) Y Xᵀ" in text
+    assert "jx.derive(sum(Y * Y), W): dl/dW = 2 Y Xᵀ" in text
+
+
 def test_chain_path_contributions_are_named(chain):
     _, text = chain
     assert "X → W → Y       contributes G X  = 2 Y Xᵀ X" in text

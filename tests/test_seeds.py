@@ -107,7 +107,7 @@ def test_compare_on_seed1_reports_agreement(seed1):
     _, X, W, Y = seed1
     c = jx.compare(jx.fro(Y), [X, W])
     assert c.ok
-    assert set(c.seconds) == {"explicit", "vjp", "numeric"}
+    assert set(c.seconds) == {"explicit", "vjp", "numeric", "factored"}
     assert c.discrepancies[("explicit", "vjp")][1] < 1e-12
     assert c.jacobian_bytes == D * N * D * N * 8  # dY/dX, the largest local Jacobian
     assert "all routes agree: True" in str(c)

@@ -93,6 +93,7 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     shortcut = Yv @ Xv.T / np.linalg.norm(Yv)
     p(matrix(shortcut))
     p(f"  {agree('dl_dW', G1, shortcut)}")
+    p(f"  derived by the toolkit, jx.derive(l, W) (deltas eliminated): dl/dW = {jx.derive(l, W).expression}")
 
     l2 = named(jx.fro(Y) ** 2, "l")
     gY2 = jx.grad(l2, Y)
@@ -105,6 +106,8 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     p("  Frobenius calculus, 2 Y Xᵀ:")
     p(matrix(2 * Yv @ Xv.T))
     p(f"  {agree('dl2_dW', G2, 2 * Yv @ Xv.T)}")
+    l2_sum = named(jx.sum(Y * Y), "l")  # the same ‖Y‖_F², written as Σ Y⊙Y so the derivation reads simply
+    p(f"  derived by the toolkit, jx.derive(sum(Y * Y), W): dl/dW = {jx.derive(l2_sum, W).expression}")
 
     # -------------------------------------------------------------- 3
     p.section("3. dl/dX for l = ‖Y‖_F²: W held fixed, or W = X Xᵀ followed")
