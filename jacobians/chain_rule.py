@@ -16,9 +16,12 @@ The order of the pairwise contractions decides the cost:
 * ``"optimal"`` asks opt_einsum's dynamic-programming optimizer and keeps the
   cheapest of its answer, reverse and forward — on chains that is the matrix-
   chain optimum, which can beat both pure orders (see docs/benchmarks.md);
-* ``"naive"`` is one einsum over all operands of a path, executed by
-  ``np.einsum`` without path optimization (a baseline: its FLOPs are the
-  product of every index size).
+* ``"naive"`` is one einsum over all operands of a path, without path
+  optimization: its FLOPs are those of one loop over every index at once (the
+  baseline that shows what ordering saves). Executing it hands that single
+  step to ``opt_einsum.contract``, which contracts it pairwise — so running a
+  naive plan gives the same result in reasonable time, and only the plan
+  carries the naive cost.
 
 Plans are made from shapes alone. The executor then follows the planned steps,
 building each local Jacobian only when a step needs it and freeing it after its
@@ -281,18 +284,6 @@ def _plan_accumulate(y: Node, x: Node, nodes: List[Node], labels: Dict[int, str]
 
 
 # ---------------------------------------------------------------- contraction kernels
-def _numpy_einsum(einsum_str: str, *tensors: np.ndarray) -> np.ndarray:
-    """``np.einsum`` without path optimization, after mapping symbols to a-zA-Z."""
-    if not oe.parser.has_valid_einsum_chars_only(einsum_str):
-        if len(set(einsum_str) - set(",->")) > 52:
-            raise ValueError(
-                f"naive contraction {einsum_str!r}: more than 52 index labels, which np.einsum cannot "
-                'take in one call; use order="optimal" (or "reverse"/"forward") for a graph this long'
-            )
-        einsum_str = oe.parser.convert_to_valid_einsum_chars(einsum_str)
-    return np.einsum(einsum_str, *tensors, optimize=False)
-
-
 def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a`` and ``b`` contracted over their shared labels as one matrix product.
 
@@ -307,24 +298,30 @@ def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     fb = [c for c in sb if c not in sa]
     if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or any(c in out for c in shared)
             or sorted(fa + fb) != sorted(out)):
-        return _numpy_einsum(einsum_str, a, b)  # batch or trace indices: no single GEMM
+        return oe.contract(einsum_str, a, b)  # batch or trace indices: no single GEMM
     dims = {c: n for s, t in ((sa, a), (sb, b)) for c, n in zip(s, t.shape)}
     m, k, n = (math.prod(dims[c] for c in g) for g in (fa, shared, fb))
     A = a.transpose([sa.index(c) for c in fa + shared]).reshape(m, k)
     B = b.transpose([sb.index(c) for c in shared + fb]).reshape(k, n)
-    R = np.matmul(A, B).reshape([dims[c] for c in fa + fb])
+    if n == 1:  # matrix · vector: 1-d operands reach BLAS gemv; an (m,k)@(k,1) matmul does not
+        R = np.dot(A, B[:, 0])
+    elif m == 1:
+        R = np.dot(A[0], B)
+    else:
+        R = np.matmul(A, B)
+    R = R.reshape([dims[c] for c in fa + fb])
     return R.transpose([(fa + fb).index(c) for c in out])
 
 
 def _contract(einsum_str: str, tensors: List[np.ndarray]) -> np.ndarray:
-    """One planned step: a pairwise GEMM, a relabeling, or a naive multi-operand einsum."""
+    """One planned step: a pairwise GEMM, a relabeling, or (naive) all operands of a path at once."""
     if len(tensors) == 2:
         return _contract_pair(einsum_str, *tensors)
     if len(tensors) == 1:
         src, out = einsum_str.split("->")
         if sorted(src) == sorted(out) and len(set(src)) == len(src):
             return tensors[0].transpose([src.index(c) for c in out])
-    return _numpy_einsum(einsum_str, *tensors)
+    return oe.contract(einsum_str, *tensors)  # opt_einsum picks its own pairwise order
 
 
 def _oriented(arr: np.ndarray, have: str, want: str) -> np.ndarray:

@@ -1,0 +1,151 @@
+"""What the numbers were measured on, and the machine's own yardsticks.
+
+* :func:`facts` — CPU count and model, memory, load, Python, numpy and its BLAS,
+  opt_einsum, the peers' versions, the commit of jacobians;
+* :func:`write_bandwidth` — bytes per second of ``ndarray.fill`` into a
+  preallocated (already faulted-in) array, and of a fill into fresh memory
+  (where the kernel must first map and zero every page);
+* :func:`gemm_rate` — FLOP/s of a float64 square matrix product.
+
+>>> bw = write_bandwidth(2**20, repeats=2)
+>>> bw["prefaulted_bytes_per_s"] > 0 and bw["fresh_bytes_per_s"] > 0
+True
+>>> gemm_rate(64, repeats=2)["flops_per_s"] > 0
+True
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib
+import io
+import os
+import platform
+import subprocess
+import sys
+from typing import Dict, Optional
+
+import numpy as np
+
+from .timing import measure
+
+__all__ = ["facts", "write_bandwidth", "gemm_rate", "peer_versions"]
+
+PEERS = ("jax", "jaxlib", "torch", "autograd", "matplotlib")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_bytes() -> Optional[int]:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _blas() -> Dict[str, object]:
+    """numpy's BLAS/LAPACK build configuration (name, version, OpenBLAS settings)."""
+    try:
+        cfg = np.show_config(mode="dicts")  # numpy >= 1.25
+        deps = cfg.get("Build Dependencies", {})
+        return {k: deps.get(k, {}) for k in ("blas", "lapack")}
+    except TypeError:  # older numpy prints only
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            np.show_config()
+        return {"text": buf.getvalue()}
+
+
+def peer_versions() -> Dict[str, Optional[str]]:
+    """Version of each optional peer package, None when it is not installed."""
+    out: Dict[str, Optional[str]] = {}
+    for name in PEERS:
+        try:
+            from importlib.metadata import version
+
+            out[name] = version(name)
+        except Exception:
+            out[name] = None
+    return out
+
+
+def _git_commit(root: str) -> Optional[str]:
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "jacobians", "benchmarks"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return res.stdout.strip() + (" (with uncommitted changes)" if dirty else "") if res.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def facts() -> Dict[str, object]:
+    """Machine and software facts recorded with every run."""
+    import opt_einsum
+
+    jx = importlib.import_module("jacobians")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(jx.__file__)))
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu_model": _cpu_model(),
+        "memory_bytes": _memory_bytes(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "numpy_blas": _blas(),
+        "opt_einsum": opt_einsum.__version__,
+        "jacobians": getattr(jx, "__version__", "?"),
+        "jacobians_path": os.path.dirname(jx.__file__),
+        "jacobians_commit": _git_commit(root),
+        "peers": peer_versions(),
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                  "XLA_FLAGS") if k in os.environ},
+    }
+
+
+def write_bandwidth(nbytes: int, repeats: int = 7) -> Dict[str, float]:
+    """Write bandwidth of this machine, measured two ways (bytes per second).
+
+    ``prefaulted``: ``ndarray.fill`` of an array whose pages are already mapped —
+    the yardstick the construction ratios divide by. ``fresh``: a fill of a
+    newly allocated array, which also pays the kernel's page faults (mapping
+    and zeroing every page) — what a freshly allocated Jacobian pays.
+    """
+    n = max(int(nbytes) // 8, 1)
+    buf = np.empty(n)
+    buf.fill(0.0)  # fault every page in
+    pre = measure(lambda: buf.fill(1.0), repeats=repeats, warmup=1, budget=10.0)
+    del buf
+
+    def fresh() -> None:
+        a = np.empty(n)
+        a.fill(1.0)
+
+    fr = measure(fresh, repeats=repeats, warmup=1, budget=10.0)
+    return {"bytes": n * 8, "prefaulted_bytes_per_s": n * 8 / pre.median, "fresh_bytes_per_s": n * 8 / fr.median,
+            "prefaulted": pre.as_dict(), "fresh": fr.as_dict()}
+
+
+def gemm_rate(n: int, repeats: int = 5, budget: float = 30.0) -> Dict[str, object]:
+    """FLOP/s (2n³ per product) of a float64 n×n @ n×n product into a preallocated output."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    out = np.empty((n, n))
+    t = measure(lambda: np.matmul(a, b, out=out), repeats=repeats, warmup=1, budget=budget)
+    return {"n": n, "flops": 2 * n**3, "flops_per_s": 2 * n**3 / t.median, "timing": t.as_dict()}
