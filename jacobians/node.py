@@ -367,7 +367,10 @@ def const(value: Any, name: Optional[str] = None, dtype: Any = None) -> Node:
     """
     if isinstance(value, Node):
         return value
-    who = f"const({name or ''})"
+    return _const(value, f"const({name or ''})", name, dtype)
+
+
+def _const(value: Any, who: str, name: Optional[str] = None, dtype: Any = None) -> Node:
     arr = _validate_array(value, who)
     if dtype is not None:
         arr = arr.astype(_float_dtype(dtype, who))
@@ -381,12 +384,13 @@ def _graph_float(args: Sequence[Any]) -> Optional[np.dtype]:
     return np.result_type(*dtypes) if dtypes else None
 
 
-def as_node(value: Any, like: Optional[np.dtype] = None) -> Node:
+def as_node(value: Any, like: Optional[np.dtype] = None, who: str = "constant") -> Node:
     """``value`` itself if it is a node, else a constant.
 
     The constant takes the float dtype ``like`` (the graph's, so a float32 graph
     stays float32 when float64 numpy data are mixed in); without ``like``, numbers
-    and integer data become float64 and float data keep their dtype.
+    and integer data become float64 and float data keep their dtype. ``who`` names
+    the operand in error messages.
 
     >>> import numpy as np, jacobians as jx
     >>> as_node(np.ones(2), like=np.float32).dtype, as_node(np.arange(2)).dtype
@@ -395,11 +399,11 @@ def as_node(value: Any, like: Optional[np.dtype] = None) -> Node:
     if isinstance(value, Node):
         return value
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)) and not isinstance(value, np.float16):
-        return const(np.asarray(value, dtype=like or np.float64))
-    arr = _validate_array(value, "constant")
+        return _const(np.asarray(value, dtype=like or np.float64), who)
+    arr = _validate_array(value, who)
     if like is not None:
         arr = arr.astype(like, copy=False)
-    return const(arr)
+    return _const(arr, who)
 
 
 # ------------------------------------------------------------------ applying an op
@@ -432,17 +436,18 @@ def op_errors(op: Op, inputs: Sequence[Node], stage: str = "forward") -> Iterato
         ) from exc
 
 
-def _check_nonfinite(op: Op, nodes: Sequence[Node], value: np.ndarray) -> None:
+def _check_nonfinite(node: Node) -> None:
     """Warn when an op turned finite inputs into NaN or ±Inf."""
-    if value.dtype.kind != "f":
-        return
+    value = node.value
     bad = ~np.isfinite(value)
-    if not bad.any() or not all(np.isfinite(n.value).all() for n in nodes):
+    if not bad.any() or not all(np.isfinite(p.value).all() for p in node.parents):
         return
     warnings.warn(
-        f"{op.name}: finite inputs {_describe(nodes)} gave non-finite output ({_first_bad(value, bad)}); "
-        "the input is outside the op's domain (log and logdet need positive values, sqrt non-negative, "
-        "inv a non-singular matrix) and every derivative through this node will be NaN or Inf. "
+        f"{node.op.name}: finite inputs {_describe(node.parents)} gave non-finite output {node.name} "
+        f"({_first_bad(value, bad)}); "
+        "the input is outside the op's domain (log and logdet need positive values, sqrt non-negative "
+        "ones, inv a non-singular matrix) or the result overflows, so this value and every derivative "
+        "through it are meaningless. "
         "Make it an error with warnings.simplefilter('error', jx.node.NonFiniteWarning)",
         NonFiniteWarning, stacklevel=_user_stacklevel(),
     )
@@ -491,7 +496,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Node:
     if len(args) != op.nargs:
         raise TypeError(f"{op.name}: takes {op.nargs} array argument(s), got {len(args)}")
     like = _graph_float(args)
-    nodes = tuple(as_node(a, like) for a in args)
+    nodes = tuple(as_node(a, like, f"{op.name}: operand {i + 1} (a constant)") for i, a in enumerate(args))
     shapes = tuple(n.shape for n in nodes)
     out_shape = tuple(op.shape(*shapes, **params))  # raises ValueError naming op and shapes
     _check_broadcast(op, shapes, out_shape)
@@ -499,8 +504,9 @@ def apply(op: Op, *args: Any, **params: Any) -> Node:
         value = np.asarray(op.forward(*(n.value for n in nodes), **params))
     if value.shape != out_shape:  # a bug in an op declaration, not in user input
         raise AssertionError(f"{op.name}: forward gave shape {value.shape}, shape rule said {out_shape}")
-    _check_nonfinite(op, nodes, value)
-    return Node(value, op=op, parents=nodes, params=params)
+    node = Node(value, op=op, parents=nodes, params=params)
+    _check_nonfinite(node)
+    return node
 
 
 def _call(name: str, *args: Any) -> Node:

@@ -113,7 +113,7 @@ def test_compare_skips_the_unaffordable_route_and_says_so():
     with memory_limit("1M"):  # dY/dA is 30⁴ · 8 B = 6.2 MiB; gradients are 7 KiB
         c = jx.compare(l, A)
     assert "explicit" in c.skipped and "explicit" not in c.results
-    assert set(c.results) == {"vjp", "numeric"}
+    assert {"vjp", "numeric"} <= set(c.results)  # the routes that build no Jacobian of dY/dA still run
     assert c.ok  # the two routes that ran agree
     table = str(c)
     assert "skipped" in table and "above the memory limit" in table and "matmul" in table
