@@ -284,6 +284,11 @@ def _plan_accumulate(y: Node, x: Node, nodes: List[Node], labels: Dict[int, str]
 
 
 # ---------------------------------------------------------------- contraction kernels
+# Matrix-vector steps up to this many entries run in numpy's own single-threaded loop: it is
+# memory-bound either way, and waking BLAS threads on a busy machine can cost milliseconds.
+_SMALL_GEMV = 1 << 20
+
+
 def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a`` and ``b`` contracted over their shared labels as one matrix product.
 
@@ -303,10 +308,10 @@ def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m, k, n = (math.prod(dims[c] for c in g) for g in (fa, shared, fb))
     A = a.transpose([sa.index(c) for c in fa + shared]).reshape(m, k)
     B = b.transpose([sb.index(c) for c in shared + fb]).reshape(k, n)
-    if n == 1:  # matrix · vector: 1-d operands reach BLAS gemv; an (m,k)@(k,1) matmul does not
-        R = np.dot(A, B[:, 0])
+    if n == 1:  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
+        R = np.einsum("ij,j->i", A, B[:, 0]) if A.size <= _SMALL_GEMV else np.dot(A, B[:, 0])
     elif m == 1:
-        R = np.dot(A[0], B)
+        R = np.einsum("i,ij->j", A[0], B) if B.size <= _SMALL_GEMV else np.dot(A[0], B)
     else:
         R = np.matmul(A, B)
     R = R.reshape([dims[c] for c in fa + fb])
