@@ -134,8 +134,7 @@ def _const_like(rng, shape, scale=1.0):
 def _step_binary_const(rng, i, nodes):
     x = nodes[i]
     op = _pick(rng, ["add", "subtract", "multiply"])
-    shape = _pick(rng, [x.shape, (), tuple(1 if k % 2 else d for k, d in enumerate(x.shape)),
-                                  x.shape[1:]])
+    shape = _pick(rng, [x.shape, (), tuple(1 if k % 2 else d for k, d in enumerate(x.shape)), x.shape[1:]])
     c = _const_like(rng, shape)
     fn = getattr(jx, op)
     if _coin(rng):
@@ -167,8 +166,8 @@ def _step_binary_node(rng, i, nodes):
             return False
 
     j = _pick(rng, _partners(i, nodes, fits))
-    op = _pick(rng, ["add", "subtract", "multiply"] + (["divide"] if np.abs(nodes[j].value).min() > 0.3
-                                                                 else []))
+    ops = ["add", "subtract", "multiply"] + (["divide"] if np.abs(nodes[j].value).min() > 0.3 else [])
+    op = _pick(rng, ops)
     fn = getattr(jx, op)
     return Step(f"{op}(n{i}, n{j})", lambda ns: fn(ns[i], ns[j]))
 
