@@ -14,8 +14,8 @@ from .api import METHODS, grad, jacobian
 from .chain_rule import ORDERS, Plan, plan
 from .compare import Comparison, compare
 from .explain import explain  # after the submodule import, so jx.explain is the function
-from .memory import JacobianTooLarge, get_memory_limit, set_memory_limit
-from .node import Node, const, var
+from .memory import JacobianTooLarge, check_plan, get_memory_limit, memory_limit, set_memory_limit
+from .node import AmbiguousBroadcastWarning, Node, NonFiniteWarning, const, var
 from .ops import *  # noqa: F401,F403  every jx.<op>
 from .ops import __all__ as _ops_all
 from .registry import Op, get_op, register, registered_ops
@@ -39,6 +39,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison", "explain",
-    "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit",
+    "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_plan",
+    "NonFiniteWarning", "AmbiguousBroadcastWarning",
     "Op", "register", "get_op", "registered_ops", *_ops_all,
 ]

@@ -21,6 +21,9 @@ __all__ = ["compare", "Comparison", "tolerance", "ROUTES", "DEFAULT_ROUTES"]
 
 ROUTES = ("explicit", "vjp", "numeric", "factored")
 DEFAULT_ROUTES = ROUTES
+# The numeric route re-runs the graph twice per entry of x; by default compare
+# skips it above this many entries (naming it in ``routes`` runs it anyway).
+NUMERIC_MAX_ENTRIES = 20_000
 
 
 def tolerance(dtype: np.dtype, pair: Tuple[str, str]) -> float:
@@ -92,12 +95,13 @@ class Comparison:
 
 
 def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
-            routes: Sequence[str] = DEFAULT_ROUTES, hold: Sequence[Node] = ()) -> Comparison:
+            routes: Optional[Sequence[str]] = None, hold: Sequence[Node] = ()) -> Comparison:
     """Run the routes for dy/dwrt (the gradient when y is a scalar) and compare them.
 
     ``routes`` picks among ``ROUTES`` (explicit, vjp, numeric, factored); the
-    default runs all four. A route whose dense arrays would exceed the
-    memory limit is skipped and the table says why.
+    default runs all four, except numeric when x has more than
+    ``NUMERIC_MAX_ENTRIES`` entries (2 forward passes per entry). A route whose
+    dense arrays would exceed the memory limit is skipped. The table says why.
 
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.random.default_rng(1).standard_normal((3, 5)), name="X")
@@ -111,6 +115,8 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
     True
     """
     xs = _check("compare", y, wrt, "explicit", order)
+    chosen = routes is not None
+    routes = tuple(routes) if chosen else DEFAULT_ROUTES
     bad = [r for r in routes if r not in ROUTES]
     if bad:
         raise ValueError(f"compare: routes {bad} are not among {', '.join(ROUTES)}")
@@ -118,7 +124,12 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
     plans = [plan(y, x, order, hold) for x in xs]
     out.jacobian_bytes = max(p.largest_operand_bytes for p in plans)
     out.flops = sum(p.flops for p in plans)
+    entries = sum(x.size for x in xs)
     for route in routes:
+        if route == "numeric" and not chosen and entries > NUMERIC_MAX_ENTRIES:
+            out.skipped[route] = (f"{2 * entries:,} forward passes for {entries:,} entries of wrt, above "
+                                  f"{2 * NUMERIC_MAX_ENTRIES:,}; pass routes=[..., 'numeric'] to run it anyway")
+            continue
         t0 = time.perf_counter()
         try:
             if y.size == 1:

@@ -85,7 +85,7 @@ def _src(text: str, node: ast.AST) -> str:
 def _name(result: Any, text: str, node: ast.AST) -> Any:
     """Name an op's result after its source text, so derivations read 'W @ X', not 'matmul#7'."""
     if isinstance(result, Node) and result.kind == "op" and result._name is None:
-        result._name = _src(text, node)
+        result.named(_src(text, node))
     return result
 
 

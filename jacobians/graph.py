@@ -5,7 +5,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .node import Node
+from .node import Node, op_errors
 
 __all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "TooManyPaths"]
 
@@ -111,7 +111,8 @@ def local_jacobian(child: Node, parent: Node) -> np.ndarray:
     J = None
     for i, p in enumerate(child.parents):
         if p.id == parent.id:
-            Ji = op.jacobians[i](child.value, *values, **child.params)
+            with op_errors(op, child.parents, f"Jacobian w.r.t. {parent.name}"):
+                Ji = op.jacobians[i](child.value, *values, **child.params)
             J = Ji if J is None else J + Ji
     assert J is not None, f"{parent.name} is not a parent of {child.name}"
     return np.asarray(J, dtype=child.dtype).reshape(child.shape + parent.shape)

@@ -198,6 +198,21 @@ class Node:
     def __delattr__(self, attr: str) -> None:
         self.__setattr__(attr, None)
 
+    def named(self, name: str) -> "Node":
+        """Label this node for printing (derivations then say ``W``, not ``matmul#7``); returns it.
+
+        The label is not part of the maths: values, parents and derivatives stay as they are.
+
+        >>> import numpy as np, jacobians as jx
+        >>> X = jx.var(np.ones((2, 3)), name="X")
+        >>> (X @ X.T).named("W").name
+        'W'
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"named: a node's name must be a non-empty string, got {name!r}")
+        self._name = name
+        return self
+
     # ------------------------------------------------------------------ facts
     @property
     def name(self) -> str:
@@ -448,7 +463,7 @@ def _check_nonfinite(node: Node) -> None:
         "the input is outside the op's domain (log and logdet need positive values, sqrt non-negative "
         "ones, inv a non-singular matrix) or the result overflows, so this value and every derivative "
         "through it are meaningless. "
-        "Make it an error with warnings.simplefilter('error', jx.node.NonFiniteWarning)",
+        "Make it an error with warnings.simplefilter('error', jx.NonFiniteWarning)",
         NonFiniteWarning, stacklevel=_user_stacklevel(),
     )
 

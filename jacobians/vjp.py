@@ -13,7 +13,7 @@ import numpy as np
 
 from . import memory
 from .graph import between
-from .node import Node
+from .node import Node, op_errors
 
 __all__ = ["backward", "jacobian_vjp"]
 
@@ -30,7 +30,8 @@ def _pullback(nodes: List[Node], y: Node, x: Node, g: np.ndarray) -> np.ndarray:
         values = [p.value for p in n.parents]
         for i, p in enumerate(n.parents):
             if p.id in inside:
-                gp = np.asarray(n.op.vjps[i](gn, n.value, *values, **n.params), dtype=n.dtype).reshape(p.shape)
+                with op_errors(n.op, n.parents, "VJP"):
+                    gp = np.asarray(n.op.vjps[i](gn, n.value, *values, **n.params), dtype=n.dtype).reshape(p.shape)
                 cot[p.id] = gp if p.id not in cot else cot[p.id] + gp
     raise AssertionError("x not reached")  # pragma: no cover
 

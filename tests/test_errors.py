@@ -70,3 +70,17 @@ def test_compare_never_calls_nan_gradients_agreeing():
     assert not c.ok
     for pair, (_, rel) in c.discrepancies.items():
         assert (rel == float("inf")) == ("numeric" in pair)
+
+
+def test_compare_skips_a_numeric_route_too_slow_to_finish():
+    from jacobians.compare import NUMERIC_MAX_ENTRIES
+
+    A = jx.var(np.full((200, 101), 0.01), name="A")  # 20,200 entries: 40,400 forward passes
+    assert A.size > NUMERIC_MAX_ENTRIES
+    l = jx.sum(A * A)
+    with jx.memory_limit("64M"):  # the explicit route's 3.3 GB local Jacobian is refused too
+        c = jx.compare(l, A)
+    assert "numeric" not in c.results and "forward passes" in c.skipped["numeric"]
+    assert "memory limit" in c.skipped["explicit"]
+    assert c.ok and "numeric" in str(c) and "skipped" in str(c)
+    np.testing.assert_allclose(c.results["vjp"][0], 2 * A.value)  # closed form

@@ -98,8 +98,7 @@ def run_demo(name: str = DEFAULT, sizes: Optional[Dict[str, int]] = None, seed: 
 # ------------------------------------------------------------ shared helpers
 def named(node: Node, name: str) -> Node:
     """Give an op's result a name for printing (derivations say W, not matmul#7)."""
-    node._name = name
-    return node
+    return node.named(name)
 
 
 def matrix(A: np.ndarray, indent: int = 6) -> str:
