@@ -23,6 +23,7 @@ jacobians.memory.JacobianTooLarge: jacobian of matmul (Y): ... (1000, 1000) ... 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -69,6 +70,7 @@ def _cgroup_limit() -> Optional[int]:
     return None
 
 
+@functools.lru_cache(maxsize=1)  # machine facts: read once, not on every priced allocation
 def _physical_memory() -> int:
     try:
         total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
