@@ -46,6 +46,14 @@ class DemoResult:
     ok: bool = True
     plots: List[Path] = field(default_factory=list)
 
+    def agree(self, key: str, got: np.ndarray, want: np.ndarray, tol: float = 1e-10) -> str:
+        """Record max |got - want| under ``key``; the line to print, flagged when above tol · scale."""
+        d = max_diff(got, want)
+        self.discrepancies[key] = d
+        ok = d <= tol * max(1.0, float(np.max(np.abs(want))))
+        self.ok &= ok
+        return f"max |difference| = {d:.1e}" + ("" if ok else "   <-- DISAGREE")
+
 
 def get_demo(name: str) -> ModuleType:
     """The demo module called ``name``; the error lists the available demos."""

@@ -17,7 +17,7 @@ import numpy as np
 import jacobians as jx
 
 from ..explain import index_form, vec_form
-from . import DemoResult, Printer, matrix, max_diff, named
+from . import DemoResult, Printer, matrix, named
 
 NAME = "chain"
 SUMMARY = "seed 1: W = X Xᵀ, Y = W X, l = ‖Y‖_F — the 4-tensor dY/dW and the contraction that gives a matrix"
@@ -43,12 +43,8 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     l = named(jx.fro(Y), "l")
     res.values.update(X=Xv, W=Wv, Y=Yv)
 
-    def agree(key: str, a: np.ndarray, b: np.ndarray, tol: float = TOL) -> str:
-        d = max_diff(a, b)
-        res.discrepancies[key] = d
-        ok = d <= tol * max(1.0, float(np.max(np.abs(b))))
-        res.ok &= ok
-        return f"max |difference| = {d:.1e}" + ("" if ok else "   <-- DISAGREE")
+    def agree(key: str, got: np.ndarray, want: np.ndarray, tol: float = TOL) -> str:
+        return res.agree(key, got, want, tol)
 
     p.title("Seed 1: dY/dW is a 4-tensor. How does the chain rule give back a matrix?")
     p(f"Data: X is D×N = {D}×{N}, standard normal (seed {seed})."

@@ -21,7 +21,7 @@ import numpy as np
 import jacobians as jx
 
 from ..explain import index_form
-from . import DemoResult, Printer, matrix, max_diff, named
+from . import DemoResult, Printer, matrix, named
 
 NAME = "mlp"
 SUMMARY = ("seed 2: z = x ω + 1_m b, ŷ = σ(z), C = 1ᵀ C(ŷ) 1 — 'Hadamard with a 4-tensor' and '(∂x/∂w) ω' "
@@ -56,12 +56,8 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     av, tv, xv, zv, yv, omv = a.value, t.value, x.value, z.value, yhat.value, om.value
     res.values.update(a=av, t=tv, w=w.value, om=omv, b=b.value, x=xv, z=zv, yhat=yv)
 
-    def agree(key: str, u: np.ndarray, v: np.ndarray, tol: float = TOL) -> str:
-        d = max_diff(u, v)
-        res.discrepancies[key] = d
-        ok = d <= tol * max(1.0, float(np.max(np.abs(v))))
-        res.ok &= ok
-        return f"max |difference| = {d:.1e}" + ("" if ok else "   <-- DISAGREE")
+    def agree(key: str, got: np.ndarray, want: np.ndarray, tol: float = TOL) -> str:
+        return res.agree(key, got, want, tol)
 
     p.title("Seed 2: a layer z = x ω + 1_m b, an activation, a cost C = 1ᵀ C(ŷ) 1")
     p(f"Sizes m={m} rows, n0={n0} inputs, n1={n1} hidden units, n2={n2} outputs; random data (seed {seed}).")
