@@ -298,6 +298,8 @@ def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     inputs, out = einsum_str.split("->")
     sa, sb = inputs.split(",")
+    if out == "".join(c for c in sb + sa if c not in set(sa) & set(sb)):
+        a, b, sa, sb = b, a, sb, sa  # then the product comes out in the output's order, not as a transposed view
     shared = [c for c in sa if c in sb]
     fa = [c for c in sa if c not in sb]
     fb = [c for c in sb if c not in sa]

@@ -150,6 +150,7 @@ def test_explicit_gradient_peak_memory_is_about_one_local_jacobian(order):
 @pytest.mark.parametrize("eq,sa,sb", [
     ("abcd,cdef->abef", (2, 3, 4, 5), (4, 5, 6, 7)),   # out+in layouts: views only
     ("cdef,abcd->efab", (4, 5, 6, 7), (2, 3, 4, 5)),   # the operands in opt_einsum's popped order
+    ("abcd,cdef->efab", (2, 3, 4, 5), (4, 5, 6, 7)),   # output wants b's free axes first: roles swapped
     ("ab,ba->", (3, 4), (4, 3)),                       # a full inner product
     ("a,b->ab", (3,), (4,)),                           # an outer product
     ("abc,cb->a", (2, 3, 4), (4, 3)),                  # shared axes in a different order
