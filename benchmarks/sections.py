@@ -38,6 +38,7 @@ EXPLICIT = ("optimal", "reverse", "forward", "naive")
 NAIVE_NOTE = ("planned only: its FLOPs are those of one unoptimized einsum; executing it hands that step to "
               "opt_einsum, which contracts pairwise, so its time would say nothing about the plan")
 MIB = 2**20
+FIT_FROM = 32  # growth exponents are fitted from this size up: below it fixed overheads dominate
 
 
 @dataclass
@@ -315,7 +316,7 @@ def jacobian(s: Settings) -> dict:
         for name, route in peers.jacobian_routes(Xv, s.peers).items():
             s.progress.step(f"jacobian D={D} {name}")
             _add(routes, name, "peer", _time_route(s, route.call, route.to_numpy, ref, route.note), D)
-    _exponents(routes, 16, max(s.sizes, default=0))
+    _exponents(routes, FIT_FROM, max(s.sizes, default=0))
     return {"sizes": list(s.sizes), "routes": routes}
 
 
@@ -351,8 +352,8 @@ def gradient(s: Settings) -> dict:
             traced = name.startswith("autograd")
             _add(routes, name, "peer", _time_route(s, route.call, route.to_numpy, ref, route.note, traced), D)
     top = max(s.sizes, default=0)
-    _exponents(routes, 16, top)
-    _exponents(routes, 16, top, "peak_bytes", "memory_exponent")
+    _exponents(routes, FIT_FROM, top)
+    _exponents(routes, FIT_FROM, top, "peak_bytes", "memory_exponent")
     if s.extended:
         _exponents(routes, min(s.extended), max(s.extended), label="exponent_large")
     for entry in routes.values():
