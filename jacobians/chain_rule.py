@@ -401,7 +401,7 @@ def execute(p: Plan) -> np.ndarray:
         J = memory.zeros(shape, dtype, what)
         np.fill_diagonal(J.reshape(y.size, x.size), 1)
         return J
-    memory.check_bytes(shape, dtype, what)
+    memory.check_plan(p)  # every local Jacobian and intermediate priced from shapes before any is built
     if p.strategy == "accumulate":
         return _execute_accumulate(p, what)
     edges_by_key, labels = {}, {}
