@@ -116,6 +116,19 @@ def matrix(A: np.ndarray, indent: int = 6) -> str:
     return "\n".join(" " * indent + line for line in text.splitlines())
 
 
+def write_pictures(pictures, plot_dir: Path, res: DemoResult, p: "Printer") -> None:
+    """Draw each (file name, J, y node, x node, title) with jx.plot_jacobian into ``plot_dir``."""
+    from ..plot import plot_jacobian
+
+    for fname, J, yn, xn, title in pictures:
+        path = plot_dir / fname
+        plot_jacobian(J, yn.shape, xn.shape, out_name=yn.name, in_name=xn.name, path=path,
+                      title=f"{title}\nshape {yn.shape} + {xn.shape}")
+        res.plots.append(path)
+    p()
+    p("Pictures written: " + ", ".join(str(q) for q in res.plots))
+
+
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
 

@@ -17,7 +17,7 @@ import numpy as np
 import jacobians as jx
 
 from ..explain import index_form, vec_form
-from . import DemoResult, Printer, matrix, named
+from . import DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "chain"
 SUMMARY = "seed 1: W = X Xᵀ, Y = W X, l = ‖Y‖_F — the 4-tensor dY/dW and the contraction that gives a matrix"
@@ -151,11 +151,5 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
             ("chain_dW_dX.png", jx.jacobian(W, X), W, X,
              f"dW/dX for W = X Xᵀ: I_{D} ⊗ X + (X ⊗ I_{D}) K, the two paths X → W and X → Xᵀ → W"),
         ]
-        for fname, Jp, yn, xn, title in pictures:
-            path = plot_dir / fname
-            jx.plot_jacobian(Jp, yn.shape, xn.shape, out_name=yn.name, in_name=xn.name, path=path,
-                             title=f"{title}\nshape {yn.shape} + {xn.shape}")
-            res.plots.append(path)
-        p()
-        p("Pictures written: " + ", ".join(str(q) for q in res.plots))
+        write_pictures(pictures, plot_dir, res, p)
     return res

@@ -21,7 +21,7 @@ import numpy as np
 import jacobians as jx
 
 from ..explain import index_form
-from . import DemoResult, Printer, matrix, named
+from . import DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "mlp"
 SUMMARY = ("seed 2: z = x ω + 1_m b, ŷ = σ(z), C = 1ᵀ C(ŷ) 1 — 'Hadamard with a 4-tensor' and '(∂x/∂w) ω' "
@@ -155,11 +155,5 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
             ("mlp_dz_dw.png", Jzw, z, w, "dz/dw = Σ_e dx_ce/dw_pq ω_ed: (∂x/∂w) ω"),
             ("mlp_dz_db.png", Jzb, z, b, f"dz/db = 1_{m} ⊗ I_{n2}: the bias reaches every row"),
         ]
-        for fname, Jp, yn, xn, title in pictures:
-            path = plot_dir / fname
-            jx.plot_jacobian(Jp, yn.shape, xn.shape, out_name=yn.name, in_name=xn.name, path=path,
-                             title=f"{title}\nshape {yn.shape} + {xn.shape}")
-            res.plots.append(path)
-        p()
-        p("Pictures written: " + ", ".join(str(q) for q in res.plots))
+        write_pictures(pictures, plot_dir, res, p)
     return res
