@@ -59,63 +59,69 @@ def _row_at(entry: Optional[dict], D: int) -> Optional[dict]:
 
 
 # ------------------------------------------------------------------ targets
+def _target(name: str, goal: str, detail: str, measured: Optional[float] = None,
+            met: Optional[bool] = None) -> dict:
+    """One row of the targets table; measured and met stay None when not measurable in this run."""
+    return {"name": name, "goal": goal, "measured": measured, "met": met, "detail": detail}
+
+
 def targets(res: dict) -> List[dict]:
     """Each target of the issue: goal, measured value, met (True/False/None when not measurable here)."""
     out: List[dict] = []
     con = res.get("construction")
     if con:
+        name, goal = "local Jacobian construction (≥ 32 MiB)", "≥ 0.75 of write bandwidth"
         big = [r for r in con["rows"] if not r["op"].startswith("reference") and r["bytes"] >= 32 * MIB]
         if big:
             worst = min(big, key=lambda r: r["fresh_fraction"])
             rec = min(r["recycled_fraction"] for r in big)
-            out.append({"name": "local Jacobian construction (≥ 32 MiB)", "goal": "≥ 0.75 of write bandwidth",
-                        "measured": worst["fresh_fraction"], "met": worst["fresh_fraction"] >= 0.75,
-                        "detail": f"worst {worst['op']} at D={worst['D']}; median "
-                                  f"{_median([r['fresh_fraction'] for r in big]):.2f}; "
-                                  f"what-if recycled buffer: worst {rec:.2f}"})
+            out.append(_target(name, goal,
+                               f"worst {worst['op']} at D={worst['D']}; median "
+                               f"{_median([r['fresh_fraction'] for r in big]):.2f}; "
+                               f"what-if recycled buffer: worst {rec:.2f}",
+                               worst["fresh_fraction"], worst["fresh_fraction"] >= 0.75))
         else:
-            out.append({"name": "local Jacobian construction (≥ 32 MiB)", "goal": "≥ 0.75 of write bandwidth",
-                        "measured": None, "met": None, "detail": "no local Jacobian ≥ 32 MiB at these sizes"})
+            out.append(_target(name, goal, "no local Jacobian ≥ 32 MiB at these sizes"))
     thr = res.get("throughput")
     if thr:
+        name, goal = "dense chain contraction (D ≥ 48)", "≥ 0.80 of GEMM rate"
         big = [r for r in thr["rows"] if r["D"] >= 48 and "fraction_of_gemm" in r]
         if big:
             worst = min(big, key=lambda r: r["fraction_of_gemm"])
-            out.append({"name": "dense chain contraction (D ≥ 48)", "goal": "≥ 0.80 of GEMM rate",
-                        "measured": worst["fraction_of_gemm"], "met": worst["fraction_of_gemm"] >= 0.80,
-                        "detail": f"worst {worst['chain']}, {worst['order']}, D={worst['D']}; median "
-                                  f"{_median([r['fraction_of_gemm'] for r in big]):.2f}, best "
-                                  f"{max(r['fraction_of_gemm'] for r in big):.2f}"})
+            out.append(_target(name, goal,
+                               f"worst {worst['chain']}, {worst['order']}, D={worst['D']}; median "
+                               f"{_median([r['fraction_of_gemm'] for r in big]):.2f}, best "
+                               f"{max(r['fraction_of_gemm'] for r in big):.2f}",
+                               worst["fraction_of_gemm"], worst["fraction_of_gemm"] >= 0.80))
         else:
-            out.append({"name": "dense chain contraction (D ≥ 48)", "goal": "≥ 0.80 of GEMM rate",
-                        "measured": None, "met": None, "detail": "no size ≥ 48 in this run"})
+            out.append(_target(name, goal, "no size ≥ 48 in this run"))
     grad = res.get("gradient")
     if grad:
-        ratios = [(r["peak_over_largest_local"], name, r["D"])
-                  for name in ("explicit (reverse)", "explicit (optimal)")
-                  for r in grad["routes"].get(name, {}).get("by_size", [])
+        name, goal = "explicit gradient peak memory", "≤ 1.25 × largest local Jacobian"
+        ratios = [(r["peak_over_largest_local"], route, r["D"])
+                  for route in ("explicit (reverse)", "explicit (optimal)")
+                  for r in grad["routes"].get(route, {}).get("by_size", [])
                   if "peak_over_largest_local" in r and r["largest_local_jacobian_bytes"] >= MIB]
         fwd = [r["peak_over_largest_local"] for r in grad["routes"].get("explicit (forward)", {}).get("by_size", [])
                if "peak_over_largest_local" in r]
         if ratios:
             worst = max(ratios)
-            out.append({"name": "explicit gradient peak memory", "goal": "≤ 1.25 × largest local Jacobian",
-                        "measured": worst[0], "met": worst[0] <= 1.25,
-                        "detail": f"worst {worst[1]} at D={worst[2]}; forward order (not a target) up to "
-                                  f"{max(fwd, default=float('nan')):.2f}"})
+            out.append(_target(name, goal,
+                               f"worst {worst[1]} at D={worst[2]}; forward order (not a target) up to "
+                               f"{max(fwd, default=float('nan')):.2f}",
+                               worst[0], worst[0] <= 1.25))
         else:
-            out.append({"name": "explicit gradient peak memory", "goal": "≤ 1.25 × largest local Jacobian",
-                        "measured": None, "met": None,
-                        "detail": "no local Jacobian ≥ 1 MiB at these sizes (the graph and Python overhead dominate)"})
+            out.append(_target(name, goal,
+                               "no local Jacobian ≥ 1 MiB at these sizes (the graph and Python overhead dominate)"))
     orders = res.get("orders")
     if orders:
         rc = orders["random_chains"]
         ab = orders["abcd"]
-        out.append({"name": "optimal plan FLOPs", "goal": "≤ min(forward, reverse), chains ≤ 30 operands",
-                    "measured": rc["max_ratio"], "met": rc["violations"] == 0,
-                    "detail": f"{rc['count']} random chains up to {rc['max_operands']} operands, "
-                              f"{rc['violations']} above; A·B·C·D optimal {ab['optimal']['flops']:.3g} vs "
-                              f"reverse {ab['reverse']['flops']:.3g}, forward {ab['forward']['flops']:.3g}"})
+        out.append(_target("optimal plan FLOPs", "≤ min(forward, reverse), chains ≤ 30 operands",
+                           f"{rc['count']} random chains up to {rc['max_operands']} operands, "
+                           f"{rc['violations']} above; A·B·C·D optimal {ab['optimal']['flops']:.3g} vs "
+                           f"reverse {ab['reverse']['flops']:.3g}, forward {ab['forward']['flops']:.3g}",
+                           rc["max_ratio"], rc["violations"] == 0))
     return out
 
 
