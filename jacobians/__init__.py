@@ -13,7 +13,8 @@ and central differences check it.
 from .api import METHODS, grad, jacobian
 from .chain_rule import ORDERS, Plan, plan
 from .compare import Comparison, compare
-from .explain import explain  # after the submodule import, so jx.explain is the function
+from .derive import derive  # function imports after their submodules: jx.derive is the function
+from .explain import explain
 from .memory import JacobianTooLarge, check_plan, get_memory_limit, memory_limit, set_memory_limit
 from .node import AmbiguousBroadcastWarning, Node, NonFiniteWarning, const, var
 from .ops import *  # noqa: F401,F403  every jx.<op>
@@ -25,7 +26,6 @@ __version__ = "0.1.0"
 # Public names whose modules load on first use (matplotlib stays optional).
 _LAZY = {
     "plot_jacobian": "jacobians.plot",
-    "derive": "jacobians.factored",
 }
 
 
@@ -38,7 +38,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison", "explain",
+    "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison", "explain", "derive",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_plan",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",
     "Op", "register", "get_op", "registered_ops", *_ops_all,

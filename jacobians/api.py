@@ -16,23 +16,24 @@ the right shape.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import List, Literal, Sequence, Tuple, Union
 
 import numpy as np
 
-from .chain_rule import ORDERS, plan
+from .chain_rule import ORDERS, Order, plan
 from .factored import jacobian_factored
 from .node import Node
 from .numeric import jacobian_numeric
 from .vjp import backward, jacobian_vjp
 
-__all__ = ["jacobian", "grad", "METHODS"]
+__all__ = ["jacobian", "grad", "METHODS", "Method", "check_call", "held_nodes"]
 
-METHODS = ("explicit", "vjp", "numeric", "factored")
+Method = Literal["explicit", "vjp", "numeric", "factored"]
+METHODS: Tuple[Method, ...] = ("explicit", "vjp", "numeric", "factored")
 Wrt = Union[Node, Sequence[Node]]
 
 
-def _check(fn: str, y: object, wrt: object, method: str, order: str) -> List[Node]:
+def check_call(fn: str, y: object, wrt: object, method: str, order: str) -> List[Node]:
     if method not in METHODS:
         raise ValueError(f"{fn}: method={method!r} is not one of {', '.join(METHODS)}")
     if order not in ORDERS:
@@ -48,14 +49,14 @@ def _check(fn: str, y: object, wrt: object, method: str, order: str) -> List[Nod
     return xs
 
 
-def _nodes(fn: str, hold: object) -> Tuple[Node, ...]:
+def held_nodes(fn: str, hold: object) -> Tuple[Node, ...]:
     held = (hold,) if isinstance(hold, Node) else tuple(hold)  # type: ignore[arg-type]
     if not all(isinstance(h, Node) for h in held):
         raise TypeError(f"{fn}: hold must be a node or a list of nodes to treat as constants")
     return held
 
 
-def _one_jacobian(y: Node, x: Node, method: str, order: str, hold: Sequence[Node]) -> np.ndarray:
+def _one_jacobian(y: Node, x: Node, method: Method, order: Order, hold: Sequence[Node]) -> np.ndarray:
     if method == "explicit":
         return plan(y, x, order, hold).execute()
     if method == "vjp":
@@ -65,7 +66,7 @@ def _one_jacobian(y: Node, x: Node, method: str, order: str, hold: Sequence[Node
     return jacobian_numeric(y, x, hold)
 
 
-def jacobian(y: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal",
+def jacobian(y: Node, wrt: Wrt, method: Method = "explicit", order: Order = "optimal",
              hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
     """The full Jacobian dy/dx, an ndarray of shape ``y.shape + x.shape``.
 
@@ -87,12 +88,12 @@ def jacobian(y: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal"
     >>> np.allclose(J, jx.jacobian(Y, X, method="factored"))   # deltas and small arrays only
     True
     """
-    xs = _check("jacobian", y, wrt, method, order)
-    out = [_one_jacobian(y, x, method, order, _nodes("jacobian", hold)) for x in xs]
+    xs = check_call("jacobian", y, wrt, method, order)
+    out = [_one_jacobian(y, x, method, order, held_nodes("jacobian", hold)) for x in xs]
     return out[0] if isinstance(wrt, Node) else out
 
 
-def grad(l: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal",
+def grad(l: Node, wrt: Wrt, method: Method = "explicit", order: Order = "optimal",
          hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
     """The gradient dl/dx of a scalar node, an ndarray of shape ``x.shape``.
 
@@ -107,18 +108,18 @@ def grad(l: Node, wrt: Wrt, method: str = "explicit", order: str = "optimal",
     >>> np.allclose(jx.grad(jx.sum(Y * Y), W, method="factored"), G)   # the same shortcut, derived
     True
     """
-    xs = _check("grad", l, wrt, method, order)
+    xs = check_call("grad", l, wrt, method, order)
     if l.size != 1:
         raise ValueError(
             f"grad: {l.name} has shape {l.shape}, not a scalar; use jx.jacobian({l.name}, x) for the full "
             "Jacobian, or reduce it first (jx.sum, jx.mean, jx.fro)"
         )
-    hold = _nodes("grad", hold)
+    hold = held_nodes("grad", hold)
     out = []
     for x in xs:
         if method == "vjp":
             g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold)
         else:
             g = _one_jacobian(l, x, method, order, hold)
-        out.append(np.ascontiguousarray(g.reshape(x.shape)))
+        out.append(np.asarray(g.reshape(x.shape), order="C"))
     return out[0] if isinstance(wrt, Node) else out

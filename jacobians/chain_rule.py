@@ -38,25 +38,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import opt_einsum as oe
 
 from . import memory
 from .graph import TooManyPaths, between, edges, local_jacobian, paths
+from .kernel import pairwise
 from .node import Node
+from .sweep import reverse_sweep
 
-__all__ = ["Plan", "Term", "plan", "execute", "ORDERS", "MAX_PATHS"]
+__all__ = ["Plan", "PathTerm", "plan", "execute", "node_labels", "ORDERS", "Order", "MAX_PATHS"]
 
-ORDERS = ("optimal", "reverse", "forward", "naive")
+Order = Literal["optimal", "reverse", "forward", "naive"]
+ORDERS: Tuple[Order, ...] = ("optimal", "reverse", "forward", "naive")
 MAX_PATHS = 64
 
 Edge = Tuple[int, int]  # (child id, parent id)
 Key = FrozenSet[Edge]  # the local Jacobians a (partial) product contracts
 
 
-def _labels(nodes: Sequence[Node]) -> Dict[int, str]:
+def node_labels(nodes: Sequence[Node]) -> Dict[int, str]:
     """One run of einsum symbols per node, distinct across the graph."""
     out, k = {}, 0
     for n in nodes:
@@ -81,7 +84,7 @@ def _pure_path(n_ops: int, order: str) -> List[Tuple[int, ...]]:
 
 
 @dataclass
-class Term:
+class PathTerm:
     """One chain of local Jacobians (one path from x to y), planned as one contraction.
 
     ``steps`` is opt_einsum's contraction list; ``step_keys[i]`` names the local
@@ -127,7 +130,7 @@ class Plan:
     order: str
     strategy: str  # "paths", "accumulate", "identity" or "independent"
     hold: Tuple[Node, ...] = ()
-    terms: List[Term] = field(default_factory=list)
+    terms: List[PathTerm] = field(default_factory=list)
     steps: List[Tuple[str, Tuple[Node, Node], int]] = field(default_factory=list)  # accumulate: (eq, edge, flops)
     flops: int = 0
     largest_intermediate: int = 0
@@ -185,7 +188,7 @@ def _step_keys(operands: List[Tuple[Node, Node]], steps: list, size_dict: Dict[s
     return keys, flops
 
 
-def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> Term:
+def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> PathTerm:
     y, x = nodes[-1], nodes[0]
     operands = [(nodes[i + 1], nodes[i]) for i in reversed(range(len(nodes) - 1))]
     subs = [labels[c.id] + labels[p.id] for c, p in operands]
@@ -200,12 +203,12 @@ def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> Term:
     else:
         _, info = oe.contract_path(eq, *shapes, shapes=True, optimize=_pure_path(len(shapes), order))
     keys, step_flops = _step_keys(operands, info.contraction_list, info.size_dict)
-    return Term(nodes, eq, operands, shapes, list(info.path), info.contraction_list,
+    return PathTerm(nodes, eq, operands, shapes, list(info.path), info.contraction_list,
                 int(info.opt_cost), int(info.largest_intermediate), dict(info.size_dict),
                 keys, [int(f) for f in step_flops])
 
 
-def _share(terms: List[Term]) -> int:
+def _share(terms: List[PathTerm]) -> int:
     """Mark the steps whose product an earlier term computed; the FLOPs of the rest."""
     seen: set = set()
     total = 0
@@ -247,7 +250,7 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     nodes = between(y, x, hold)
     if not nodes:
         return Plan(y, x, order, "independent", hold)
-    labels = _labels(nodes)
+    labels = node_labels(nodes)
     try:
         chains = paths(y, x, max_paths, hold)
     except TooManyPaths:
@@ -283,47 +286,10 @@ def _plan_accumulate(y: Node, x: Node, nodes: List[Node], labels: Dict[int, str]
     return p
 
 
-# ---------------------------------------------------------------- contraction kernels
-# Matrix-vector steps up to this many entries run in numpy's own single-threaded loop: it is
-# memory-bound either way, and waking BLAS threads on a busy machine can cost milliseconds.
-_SMALL_GEMV = 1 << 20
-
-
-def _contract_pair(einsum_str: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a`` and ``b`` contracted over their shared labels as one matrix product.
-
-    The operands are viewed as (free_a × shared) and (shared × free_b) matrices;
-    numpy copies only if the shared axes are not contiguous blocks (never for
-    out+in layouts). The result is a view in the order of the output labels.
-    """
-    inputs, out = einsum_str.split("->")
-    sa, sb = inputs.split(",")
-    if out == "".join(c for c in sb + sa if c not in set(sa) & set(sb)):
-        a, b, sa, sb = b, a, sb, sa  # then the product comes out in the output's order, not as a transposed view
-    shared = [c for c in sa if c in sb]
-    fa = [c for c in sa if c not in sb]
-    fb = [c for c in sb if c not in sa]
-    if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or any(c in out for c in shared)
-            or sorted(fa + fb) != sorted(out)):
-        return oe.contract(einsum_str, a, b)  # batch or trace indices: no single GEMM
-    dims = {c: n for s, t in ((sa, a), (sb, b)) for c, n in zip(s, t.shape)}
-    m, k, n = (math.prod(dims[c] for c in g) for g in (fa, shared, fb))
-    A = a.transpose([sa.index(c) for c in fa + shared]).reshape(m, k)
-    B = b.transpose([sb.index(c) for c in shared + fb]).reshape(k, n)
-    if n == 1:  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
-        R = np.einsum("ij,j->i", A, B[:, 0]) if A.size <= _SMALL_GEMV else np.dot(A, B[:, 0])
-    elif m == 1:
-        R = np.einsum("i,ij->j", A[0], B) if B.size <= _SMALL_GEMV else np.dot(A[0], B)
-    else:
-        R = np.matmul(A, B)
-    R = R.reshape([dims[c] for c in fa + fb])
-    return R.transpose([(fa + fb).index(c) for c in out])
-
-
 def _contract(einsum_str: str, tensors: List[np.ndarray]) -> np.ndarray:
     """One planned step: a pairwise GEMM, a relabeling, or (naive) all operands of a path at once."""
     if len(tensors) == 2:
-        return _contract_pair(einsum_str, *tensors)
+        return pairwise(einsum_str, *tensors)
     if len(tensors) == 1:
         src, out = einsum_str.split("->")
         if sorted(src) == sorted(out) and len(set(src)) == len(src):
@@ -366,7 +332,7 @@ class _Products:
             self.cache[key] = (value, labels)
 
 
-def _uses(terms: List[Term]) -> Dict[Key, int]:
+def _uses(terms: List[PathTerm]) -> Dict[Key, int]:
     """How many executed steps (and path sums) read each local Jacobian or product."""
     uses: Dict[Key, int] = {}
     for t in terms:
@@ -427,7 +393,7 @@ def execute(p: Plan) -> np.ndarray:
             del result
         r = products.take(pending[0], t.equation.split("->")[1])
         if total is None:
-            total = np.ascontiguousarray(r, dtype=y.dtype)  # steps may hand back a transposed view
+            total = np.asarray(r, dtype=y.dtype, order="C")  # steps may hand back a transposed view
             if not total.flags.writeable:  # a read-only local Jacobian: never add into it
                 total = total.copy()
         else:
@@ -438,39 +404,28 @@ def execute(p: Plan) -> np.ndarray:
 
 def _execute_accumulate(p: Plan, what: str) -> np.ndarray:
     y, x = p.y, p.x
-    by_child: Dict[int, List[Tuple[str, Node]]] = {}
-    by_parent: Dict[int, List[Tuple[str, Node]]] = {}
-    for eq, (c, q), _ in p.steps:
-        by_child.setdefault(c.id, []).append((eq, q))
-        by_parent.setdefault(q.id, []).append((eq, c))
     nodes = between(y, x, p.hold)
-    acc: Dict[int, Optional[np.ndarray]] = {}
+    eqs = {(c.id, q.id): eq for eq, (c, q), _ in p.steps}
+    if p.order == "reverse":  # rows dy/dn pulled back edge by edge; None is the identity at y
+        def pull(n: Node, q: Node, A: Optional[np.ndarray]) -> np.ndarray:
+            J = local_jacobian(n, q)
+            return J if A is None else pairwise(eqs[(n.id, q.id)], A, J)
 
-    def add(key: int, value: np.ndarray) -> None:
-        acc[key] = np.ascontiguousarray(value) if key not in acc else acc[key] + value
-
-    if p.order == "reverse":
-        acc[y.id] = None  # the identity, never built
-        for n in reversed(nodes):
-            A = acc.pop(n.id)
-            if n.id == x.id:
-                return np.ascontiguousarray(A)
-            for eq, q in by_child.get(n.id, []):
-                J = local_jacobian(n, q)
-                add(q.id, J if A is None else _contract_pair(eq, A, J))
-                del J
-    else:
-        acc[x.id] = None
-        for n in nodes:
-            if n.id == x.id:
-                continue
-            for eq, q in by_child.get(n.id, []):
-                T = acc[q.id]
-                J = local_jacobian(n, q)
-                add(n.id, J if T is None else _contract_pair(eq, J, T))
-                del J
-            for q in {q.id for _, q in by_child.get(n.id, [])}:  # free what no later node needs
-                if all(c.id in acc for _, c in by_parent.get(q, [])) and q != x.id:
-                    acc.pop(q, None)
-        return np.ascontiguousarray(acc[y.id])
-    raise AssertionError("unreachable")  # pragma: no cover
+        return np.asarray(reverse_sweep(nodes, y, x, None, pull), order="C")
+    # forward: columns dn/dx pushed forward node by node; None is the identity at x
+    children: Dict[int, List[int]] = {}
+    for c, q in edges(nodes):
+        children.setdefault(q.id, []).append(c.id)
+    inside = {m.id: m for m in nodes}
+    acc: Dict[int, Optional[np.ndarray]] = {x.id: None}
+    for n in nodes[1:]:
+        for q in {r.id: r for r in n.parents if r.id in inside}.values():
+            T = acc[q.id]
+            J = local_jacobian(n, q)
+            contribution = J if T is None else pairwise(eqs[(n.id, q.id)], J, T)
+            acc[n.id] = np.asarray(contribution, order="C") if n.id not in acc else acc[n.id] + contribution
+            del J
+        for q in {r.id for r in n.parents}:  # free what no later node needs
+            if q in acc and q != x.id and all(c in acc for c in children.get(q, [])):
+                acc.pop(q)
+    return np.asarray(acc[y.id], order="C")

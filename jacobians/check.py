@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .compare import _discrepancy
+from .compare import discrepancy
 from .graph import local_jacobian
 from .node import Node
 from .numeric import jacobian_numeric
@@ -52,10 +52,10 @@ def check_node(y: Node, rtol_numeric: float = 1e-6, rtol_vjp: float = 1e-10,
     for x in {p.id: p for p in y.parents if p.kind != "const"}.values():
         J = local_jacobian(y, x)
         shape_ok = J.shape == y.shape + x.shape
-        _, num = _discrepancy(J, jacobian_numeric(y, x))
+        _, num = discrepancy(J, jacobian_numeric(y, x))
         g = rng.standard_normal(y.shape).astype(y.dtype)
         contracted = np.tensordot(g, J, axes=y.ndim) if y.ndim else g * J
-        _, vjp = _discrepancy(backward(y, x, g), contracted)
+        _, vjp = discrepancy(backward(y, x, g), contracted)
         result = CheckResult(x.name, shape_ok, num, vjp)
         out.append(result)
         if raise_on_error and not (shape_ok and num <= rtol_numeric and vjp <= rtol_vjp):

@@ -13,11 +13,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import memory
-from .api import _check, grad, jacobian
+from .api import check_call, grad, jacobian
 from .chain_rule import plan
 from .node import Node
 
-__all__ = ["compare", "Comparison", "tolerance", "ROUTES", "DEFAULT_ROUTES"]
+__all__ = ["compare", "Comparison", "tolerance", "discrepancy", "ROUTES", "DEFAULT_ROUTES"]
 
 ROUTES = ("explicit", "vjp", "numeric", "factored")
 DEFAULT_ROUTES = ROUTES
@@ -39,7 +39,7 @@ def tolerance(dtype: np.dtype, pair: Tuple[str, str]) -> float:
     return 1e-4 if single else 1e-10
 
 
-def _discrepancy(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+def discrepancy(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
     """(max |a - b|, max |a - b| / max(max |a|, max |b|)) — a normwise relative error.
 
     Non-finite entries in either array give (inf, inf): a NaN gradient agrees with nothing.
@@ -114,7 +114,7 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
     >>> jx.compare(l, X, routes=("vjp", "numeric")).ok     # any subset
     True
     """
-    xs = _check("compare", y, wrt, "explicit", order)
+    xs = check_call("compare", y, wrt, "explicit", order)
     chosen = routes is not None
     routes = tuple(routes) if chosen else DEFAULT_ROUTES
     bad = [r for r in routes if r not in ROUTES]
@@ -144,7 +144,7 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
     for a, b in combinations([r for r in ROUTES if r in out.results], 2):
         worst = (0.0, 0.0)
         for ga, gb in zip(out.results[a], out.results[b]):
-            d = _discrepancy(ga, gb)
+            d = discrepancy(ga, gb)
             worst = (max(worst[0], d[0]), max(worst[1], d[1]))
         out.discrepancies[(a, b)] = worst
         out.tolerances[(a, b)] = tolerance(y.dtype, (a, b))

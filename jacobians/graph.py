@@ -5,7 +5,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .node import Node, op_errors
+from .node import Node
+from .registry import op_errors
 
 __all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "TooManyPaths"]
 
@@ -101,9 +102,9 @@ def paths(y: Node, x: Node, limit: int, hold: Sequence[Node] = ()) -> List[List[
 
 
 def local_jacobian(child: Node, parent: Node) -> np.ndarray:
-    """d child / d parent from the op's explicit Jacobian rules, shape child.shape + parent.shape.
+    """d child / d parent, generated from the op's factored forms, shape child.shape + parent.shape.
 
-    When the parent feeds several inputs of the op (``X @ X``), the rules of
+    When the parent feeds several inputs of the op (``X @ X``), the Jacobians of
     those inputs are summed.
     """
     op = child.op
@@ -112,7 +113,7 @@ def local_jacobian(child: Node, parent: Node) -> np.ndarray:
     for i, p in enumerate(child.parents):
         if p.id == parent.id:
             with op_errors(op, child.parents, f"Jacobian w.r.t. {parent.name}"):
-                Ji = op.jacobians[i](child.value, *values, **child.params)
+                Ji = op.jacobian(i, child.value, *values, **child.params)
             J = Ji if J is None else J + Ji
     assert J is not None, f"{parent.name} is not a parent of {child.name}"
     return np.asarray(J, dtype=child.dtype).reshape(child.shape + parent.shape)

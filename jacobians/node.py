@@ -27,21 +27,19 @@ Input policy (docs/reliability.md has the examples):
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
-import numbers
 import os
 import sys
 import types
-import warnings
-from typing import Any, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .registry import Op
+if TYPE_CHECKING:  # the node layer imports nothing above it
+    from .registry import Op
 
 __all__ = [
-    "Node", "var", "const", "as_node", "apply", "op_errors",
+    "Node", "var", "const", "as_node", "graph_float", "describe_bad", "user_stacklevel",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",
 ]
 
@@ -58,7 +56,7 @@ class AmbiguousBroadcastWarning(UserWarning):
     """numpy broadcasting picked one of several axes a lower-rank operand could align with."""
 
 
-def _user_stacklevel() -> int:
+def user_stacklevel() -> int:
     """The stacklevel of the first frame outside this package, for warnings.warn called by our caller."""
     here = os.path.dirname(os.path.abspath(__file__))
     frame, level = sys._getframe(2), 2
@@ -67,7 +65,7 @@ def _user_stacklevel() -> int:
     return level
 
 
-def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
+def describe_bad(arr: np.ndarray, bad: np.ndarray) -> str:
     """``"3 of 12 entries, the first at index (0, 2) (nan)"``."""
     where = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
     return f"{int(bad.sum())} of {arr.size} entries, the first at index {where} ({arr[where].item()!r})"
@@ -161,7 +159,7 @@ class Node:
     __slots__ = ("value", "op", "parents", "params", "_name", "kind", "id", "__weakref__")
 
     value: np.ndarray
-    op: Optional[Op]
+    op: Optional["Op"]
     parents: Tuple["Node", ...]
     params: Mapping[str, Any]
     kind: str
@@ -170,7 +168,7 @@ class Node:
     def __init__(
         self,
         value: np.ndarray,
-        op: Optional[Op] = None,
+        op: Optional["Op"] = None,
         parents: Tuple["Node", ...] = (),
         params: Optional[Mapping[str, Any]] = None,
         name: Optional[str] = None,
@@ -255,88 +253,13 @@ class Node:
     def __bool__(self) -> bool:
         raise TypeError(f"node {self.name} has no truth value; compare .value instead")
 
-    # -------------------------------------------------------------- operators
-    def __add__(self, other: ArrayLike) -> "Node":
-        return _call("add", self, other)
-
-    def __radd__(self, other: ArrayLike) -> "Node":
-        return _call("add", other, self)
-
-    def __sub__(self, other: ArrayLike) -> "Node":
-        return _call("subtract", self, other)
-
-    def __rsub__(self, other: ArrayLike) -> "Node":
-        return _call("subtract", other, self)
-
-    def __mul__(self, other: ArrayLike) -> "Node":
-        return _call("multiply", self, other)
-
-    def __rmul__(self, other: ArrayLike) -> "Node":
-        return _call("multiply", other, self)
-
-    def __truediv__(self, other: ArrayLike) -> "Node":
-        return _call("divide", self, other)
-
-    def __rtruediv__(self, other: ArrayLike) -> "Node":
-        return _call("divide", other, self)
-
-    def __matmul__(self, other: ArrayLike) -> "Node":
-        return _call("matmul", self, other)
-
-    def __rmatmul__(self, other: ArrayLike) -> "Node":
-        return _call("matmul", other, self)
-
-    def __pow__(self, exponent: Any) -> "Node":
-        from .ops import power
-
-        return power(self, exponent)
-
-    def __rpow__(self, base: Any) -> "Node":
-        raise TypeError(
-            f"power: a node as exponent ({self.name}) is not supported; write base ** x as "
-            "jx.exp(np.log(base) * x)"
-        )
-
-    def __neg__(self) -> "Node":
-        return _call("negative", self)
-
-    def __pos__(self) -> "Node":
-        return self
-
-    @property
-    def T(self) -> "Node":
-        """Transpose (reversed axes), like ``ndarray.T``."""
-        from .ops import transpose
-
-        return transpose(self)
-
-    def reshape(self, *shape: Any) -> "Node":
-        """Reshape in C order, like ``ndarray.reshape``."""
-        from .ops import reshape
-
-        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-            shape = tuple(shape[0])
-        return reshape(self, shape)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Node":
-        """Sum over ``axis`` (None: all), like ``ndarray.sum``."""
-        from .ops import sum as _sum
-
-        return _sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Node":
-        """Mean over ``axis`` (None: all), like ``ndarray.mean``."""
-        from .ops import mean
-
-        return mean(self, axis=axis, keepdims=keepdims)
-
 
 def _refuse_nonfinite(arr: np.ndarray, who: str, allow_inf: bool) -> None:
     bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
     if bad.any():
         what = "NaN" if allow_inf else "NaN or ±Inf"
         raise ValueError(
-            f"{who}: the data contain {what} ({_first_bad(arr, bad)}); a derivative there is undefined. "
+            f"{who}: the data contain {what} ({describe_bad(arr, bad)}); a derivative there is undefined. "
             "Clean the data first (drop those entries, or np.nan_to_num)"
         )
 
@@ -393,7 +316,7 @@ def _const(value: Any, who: str, name: Optional[str] = None, dtype: Any = None) 
     return Node(np.array(arr, copy=True), name=name, kind="const")
 
 
-def _graph_float(args: Sequence[Any]) -> Optional[np.dtype]:
+def graph_float(args: Sequence[Any]) -> Optional[np.dtype]:
     """The float dtype of the nodes among ``args`` (None if there are none)."""
     dtypes = [a.dtype for a in args if isinstance(a, Node)]
     return np.result_type(*dtypes) if dtypes else None
@@ -419,112 +342,3 @@ def as_node(value: Any, like: Optional[np.dtype] = None, who: str = "constant") 
     if like is not None:
         arr = arr.astype(like, copy=False)
     return _const(arr, who)
-
-
-# ------------------------------------------------------------------ applying an op
-def _describe(nodes: Sequence[Node]) -> str:
-    return ", ".join(f"{n.name} {n.shape}" for n in nodes)
-
-
-@contextlib.contextmanager
-def op_errors(op: Op, inputs: Sequence[Node], stage: str = "forward") -> Iterator[None]:
-    """Re-raise a ``numpy.linalg.LinAlgError`` from inside ``op`` with the op and its inputs named.
-
-    The error stays a ``LinAlgError`` (hence a ``ValueError``); ``stage`` says what
-    was running (the forward, a Jacobian rule, a VJP rule).
-
-    >>> import numpy as np, jacobians as jx
-    >>> A = jx.var(np.zeros((2, 2)), name="A")
-    >>> with op_errors(jx.get_op("inv"), [A]):
-    ...     np.linalg.inv(A.value)
-    Traceback (most recent call last):
-    ...
-    numpy.linalg.LinAlgError: inv (forward) failed on A (2, 2): Singular matrix. ...
-    """
-    try:
-        yield
-    except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(
-            f"{op.name} ({stage}) failed on {_describe(inputs)}: {exc}. The matrix is singular or not "
-            "finite: make it invertible (e.g. add a small multiple of the identity) or reformulate "
-            "(jx.solve instead of jx.inv, logdet of a positive definite matrix)"
-        ) from exc
-
-
-def _check_nonfinite(node: Node) -> None:
-    """Warn when an op turned finite inputs into NaN or ±Inf."""
-    value = node.value
-    bad = ~np.isfinite(value)
-    if not bad.any() or not all(np.isfinite(p.value).all() for p in node.parents):
-        return
-    warnings.warn(
-        f"{node.op.name}: finite inputs {_describe(node.parents)} gave non-finite output {node.name} "
-        f"({_first_bad(value, bad)}); "
-        "the input is outside the op's domain (log and logdet need positive values, sqrt non-negative "
-        "ones, inv a non-singular matrix) or the result overflows, so this value and every derivative "
-        "through it are meaningless. "
-        "Make it an error with warnings.simplefilter('error', jx.NonFiniteWarning)",
-        NonFiniteWarning, stacklevel=_user_stacklevel(),
-    )
-
-
-def _check_broadcast(op: Op, shapes: Sequence[Tuple[int, ...]], out_shape: Tuple[int, ...]) -> None:
-    """Warn when a lower-rank operand of a broadcasting op matches several axis positions."""
-    if len(shapes) < 2:
-        return
-    try:
-        if tuple(np.broadcast_shapes(*shapes)) != tuple(out_shape):
-            return  # not a broadcasting op (matmul, solve, ...)
-    except ValueError:
-        return
-    n = len(out_shape)
-    for k, s in enumerate(shapes):
-        if not 0 < len(s) < n or all(d == 1 for d in s):
-            continue
-        fits = [o for o in range(n - len(s) + 1) if tuple(out_shape[o:o + len(s)]) == tuple(s)]
-        if len(fits) > 1:
-            col = tuple(s) + (1,) * (n - len(s) - fits[0]) if fits[0] != n - len(s) else None
-            warnings.warn(
-                f"{op.name}: operand {k + 1} of shape {tuple(s)} is broadcast against shape {tuple(out_shape)}; "
-                f"numpy aligns it with the last {'axis' if len(s) == 1 else str(len(s)) + ' axes'}, but it fits "
-                f"axes starting at {fits[:-1]} too. If that is what you mean, reshape it to "
-                f"{(1,) * (n - len(s)) + tuple(s)} to say so"
-                + (f"; to align it with the leading axes, reshape it to {col}" if col else ""),
-                AmbiguousBroadcastWarning, stacklevel=_user_stacklevel(),
-            )
-
-
-def apply(op: Op, *args: Any, **params: Any) -> Node:
-    """Make the node ``op(*args, **params)``: check shapes, then run the forward.
-
-    Shape errors name the op and every input shape, and are raised before any
-    computation. numpy arrays and scalars among ``args`` become constants in the
-    graph's float dtype. A ``numpy.linalg`` failure in the forward is re-raised
-    naming the op and inputs (:func:`op_errors`); non-finite output from finite
-    input warns (:class:`NonFiniteWarning`); an ambiguous broadcast warns
-    (:class:`AmbiguousBroadcastWarning`).
-
-    >>> import numpy as np, jacobians as jx
-    >>> apply(jx.get_op("add"), jx.var(np.ones(2)), 1.0).value.tolist()
-    [2.0, 2.0]
-    """
-    if len(args) != op.nargs:
-        raise TypeError(f"{op.name}: takes {op.nargs} array argument(s), got {len(args)}")
-    like = _graph_float(args)
-    nodes = tuple(as_node(a, like, f"{op.name}: operand {i + 1} (a constant)") for i, a in enumerate(args))
-    shapes = tuple(n.shape for n in nodes)
-    out_shape = tuple(op.shape(*shapes, **params))  # raises ValueError naming op and shapes
-    _check_broadcast(op, shapes, out_shape)
-    with np.errstate(all="ignore"), op_errors(op, nodes):
-        value = np.asarray(op.forward(*(n.value for n in nodes), **params))
-    if value.shape != out_shape:  # a bug in an op declaration, not in user input
-        raise AssertionError(f"{op.name}: forward gave shape {value.shape}, shape rule said {out_shape}")
-    node = Node(value, op=op, parents=nodes, params=params)
-    _check_nonfinite(node)
-    return node
-
-
-def _call(name: str, *args: Any) -> Node:
-    from .registry import get_op
-
-    return apply(get_op(name), *args)

@@ -1,128 +1,117 @@
-"""The op registry: one :class:`Op` per differentiable operation, registered once.
+"""The op registry, and applying an op: one :class:`Op` per differentiable operation, registered once.
 
-An op is everything the three routes need, declared side by side:
+An op declares, side by side:
 
 * ``forward(*xs, **params)`` — the numpy computation;
 * ``shape(*shapes, **params)`` — the output shape, raising ``ValueError`` on a
   mismatch *before* anything is computed;
-* ``jacobians[i](out, *xs, **params)`` — the dense Jacobian with respect to
-  input ``i``, shape ``out.shape + xs[i].shape``, built from the index formula;
-* ``vjps[i](g, out, *xs, **params)`` — the hand-written vector-Jacobian
-  product, an array of shape ``xs[i].shape``;
-* ``formula`` — the index formula, the same one the Jacobian builder writes;
-* ``factored[i](out, *xs, **params)`` — the same Jacobian as a :class:`Factored`:
-  a sum of products of small dense arrays and Kronecker deltas, never
-  materialized (``dY[i,j]/dA[p,q] = δ_ip B[q,j]`` is one delta and one factor B).
+* ``forms`` — its Jacobian w.r.t. each input as a :class:`~jacobians.form.Factored`
+  (deltas and small arrays): the single source from which the dense Jacobian,
+  the formula text, LaTeX, explain's index forms, the vec forms and the derived
+  VJP are generated;
+* ``vjps`` — the hand-written vector-Jacobian products, written apart from the
+  forms: the fast gradient and the independent exact check of each form.
 
-The Jacobian builders and VJPs are written independently so each checks the
-other; the tests also check both against central differences, and the factored
-form against the dense builder.
+``forms`` and ``vjps`` are tuples with one rule per input, or (for an op with
+any number of inputs, such as einsum) one rule that takes the input's position
+first. :func:`apply` makes a node from an op.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["Op", "Factor", "Product", "Factored", "register", "get_op", "registered_ops"]
+from .dense import materialize
+from .form import Factor, Factored, Product
+from .node import AmbiguousBroadcastWarning, Node, NonFiniteWarning, as_node, describe_bad, graph_float, user_stacklevel
 
-JacobianRule = Callable[..., np.ndarray]
+__all__ = ["Op", "Factor", "Product", "Factored", "register", "get_op", "registered_ops", "apply", "op_errors"]
+
+FormRule = Callable[..., Factored]
 VJPRule = Callable[..., np.ndarray]
+Rules = Union[Tuple[Callable[..., Any], ...], Callable[..., Any]]
+Shape = Tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class Factor:
-    """A dense array in a factored Jacobian, one index label (a letter) per axis.
-
-    ``name`` says what the array is, for derivations: ``"{x0}"`` / ``"{x1}"``
-    is the op's first / second input itself, ``"{y}"`` its output, anything else
-    an array written in terms of those, e.g. ``"tanh'({x0})"``.
-    """
-
-    value: np.ndarray
-    labels: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Product:
-    """One term of a factored Jacobian: ``coef · Π factors · Π deltas``.
-
-    Each delta is a two-letter string: ``"ip"`` is δ_ip.
-    """
-
-    factors: Tuple[Factor, ...] = ()
-    deltas: Tuple[str, ...] = ()
-    coef: float = 1.0
-
-
-@dataclass(frozen=True)
-class Factored:
-    """``dY[out...]/dX[inp...] = Σ_terms coef · Π factors · Π deltas``.
-
-    ``out`` labels the output's axes, ``inp`` the input's; a factor label in
-    neither is summed inside the term. An axis whose label appears in no factor
-    and no delta is one along which the Jacobian is constant (a broadcast).
-    ``flat=True`` (with no terms) is ``δ(flat(out), flat(in))``: a reshape whose
-    axes share no per-axis deltas.
-
-    >>> F = Factored("ij", "pq", (Product((Factor(np.ones((4, 2)), "qj", "{x1}"),), ("ip",)),))
-    >>> F.formula(("A", "B"), "Y")
-    'dY[i,j]/dA[p,q] = δ_ip B[q,j]'
-    """
-
-    out: str
-    inp: str
-    terms: Tuple[Product, ...]
-    flat: bool = False
-
-    def formula(self, inputs: Tuple[str, ...] = ("X0", "X1"), output: str = "Y", wrt: int = 0) -> str:
-        """The index formula with the factors named by ``inputs`` and ``output``."""
-        def idx(labels: str) -> str:
-            return "[" + ",".join(labels) + "]" if labels else ""
-
-        parts = [f"δ(flat({','.join(self.out)}), flat({','.join(self.inp)}))"] if self.flat else []
-        for t in self.terms:
-            words = [f"δ_{d}" for d in t.deltas]
-            words += [f.name.format(y=output, **{f"x{k}": n for k, n in enumerate(inputs)}) + idx(f.labels)
-                      for f in t.factors]
-            body = " ".join(words) or "1"
-            c = "" if t.coef == 1 else "-" if t.coef == -1 else f"{t.coef:g} "
-            parts.append(c + body)
-        rhs = " + ".join(parts).replace("+ -", "- ") or "0"
-        return f"d{output}{idx(self.out)}/d{inputs[wrt]}{idx(self.inp)} = {rhs}"
+def _example_value(shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    v = rng.uniform(0.5, 1.5, shape)
+    if len(shape) >= 2 and shape[-1] == shape[-2]:
+        v = v + 2.0 * np.eye(shape[-1])  # well conditioned, for inv, det, solve
+    return v
 
 
 @dataclass(frozen=True)
 class Op:
-    """A differentiable operation: forward, shape rule, explicit Jacobians, VJPs, formula."""
+    """A differentiable operation: forward, shape rule, factored Jacobians, hand-written VJPs.
+
+    ``example`` (input shapes) and ``example_params`` are what :attr:`formula`
+    renders the forms on. ``dense`` may give a faster dense builder per input
+    where the construction benchmark shows one; a test checks it against the
+    generated Jacobian.
+    """
 
     name: str
     forward: Callable[..., np.ndarray]
-    shape: Callable[..., Tuple[int, ...]]
-    jacobians: Tuple[JacobianRule, ...]
-    vjps: Tuple[VJPRule, ...]
-    formula: str
+    shape: Callable[..., Shape]
+    forms: Rules
+    vjps: Rules
     params: Tuple[str, ...] = field(default=())
-    factored: Optional[Tuple[Callable[..., Factored], ...]] = None
+    example: Tuple[Shape, ...] = ((2, 3),)
+    example_params: Mapping[str, Any] = field(default_factory=dict)
+    dense: Optional[Tuple[Callable[..., np.ndarray], ...]] = None
 
     @property
-    def nargs(self) -> int:
-        return len(self.jacobians)
+    def nargs(self) -> Optional[int]:
+        """The number of array inputs; None for an op that takes any number (einsum)."""
+        return len(self.forms) if isinstance(self.forms, tuple) else None
 
     def __post_init__(self) -> None:
-        if len(self.jacobians) != len(self.vjps):
+        if isinstance(self.forms, tuple) != isinstance(self.vjps, tuple) or (
+                isinstance(self.forms, tuple) and len(self.forms) != len(self.vjps)):
             raise ValueError(
-                f"op {self.name!r}: {len(self.jacobians)} Jacobian rules but {len(self.vjps)} VJP rules; "
-                "declare one of each per differentiable input"
+                f"op {self.name!r}: {self.forms!r} form rules but {self.vjps!r} VJP rules; declare one of each per "
+                "differentiable input (or one of each taking the input's position, for any number of inputs)"
             )
-        if self.factored is not None and len(self.factored) != len(self.jacobians):
-            raise ValueError(
-                f"op {self.name!r}: {len(self.jacobians)} Jacobian rules but {len(self.factored)} factored rules; "
-                "declare one factored rule per differentiable input (or none)"
-            )
+
+    def form(self, i: int, y: np.ndarray, *xs: np.ndarray, **params: Any) -> Factored:
+        """The factored Jacobian d y / d xs[i]."""
+        rule = self.forms[i] if isinstance(self.forms, tuple) else self.forms
+        return rule(y, *xs, **params) if isinstance(self.forms, tuple) else rule(i, y, *xs, **params)
+
+    def vjp(self, i: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, **params: Any) -> np.ndarray:
+        """The hand-written VJP: Σ_out g[out] dy[out]/dxs[i], shape xs[i].shape."""
+        if isinstance(self.vjps, tuple):
+            return self.vjps[i](g, y, *xs, **params)
+        return self.vjps(i, g, y, *xs, **params)
+
+    def jacobian(self, i: int, y: np.ndarray, *xs: np.ndarray, **params: Any) -> np.ndarray:
+        """The dense Jacobian d y / d xs[i], shape ``y.shape + xs[i].shape``, generated from the form."""
+        what = f"jacobian of {self.name} w.r.t. input {i}"
+        if self.dense is not None:
+            from . import memory
+            memory.check_bytes(np.shape(y) + np.shape(xs[i]), y.dtype, what)
+            return self.dense[i](y, *xs, **params)
+        return materialize(self.form(i, y, *xs, **params), np.shape(y), np.shape(xs[i]), y.dtype, what)
+
+    @property
+    def formula(self) -> str:
+        """The index formula, rendered from the forms on the example inputs.
+
+        >>> print(get_op("matmul").formula)
+        dY[i,j]/dA[p,q] = δ_ip B[q,j] ;  dY[i,j]/dB[p,q] = δ_jq A[i,p]
+        """
+        rng = np.random.default_rng(0)
+        xs = [_example_value(s, rng) for s in self.example]
+        y = np.asarray(self.forward(*xs, **self.example_params))
+        n = len(xs)
+        names = ("X",) if n == 1 else ("A", "B") if n == 2 else tuple(f"X{k}" for k in range(n))
+        return " ;  ".join(self.form(i, y, *xs, **self.example_params).simplified().formula(names, "Y", i)
+                           for i in range(n))
 
 
 _REGISTRY: Dict[str, Op] = {}
@@ -155,6 +144,113 @@ def get_op(name: str) -> Op:
         raise KeyError(f"no op named {name!r}; registered ops are: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def registered_ops() -> Iterator[str]:
-    """Names of all registered ops, sorted."""
-    return iter(sorted(_REGISTRY))
+def registered_ops() -> List[str]:
+    """Names of all registered ops, sorted.
+
+    >>> "einsum" in registered_ops()
+    True
+    """
+    return sorted(_REGISTRY)
+
+
+# ------------------------------------------------------------------ applying an op
+def _describe(nodes: Sequence[Node]) -> str:
+    return ", ".join(f"{n.name} {n.shape}" for n in nodes)
+
+
+@contextlib.contextmanager
+def op_errors(op: Op, inputs: Sequence[Node], stage: str = "forward") -> Iterator[None]:
+    """Re-raise a ``numpy.linalg.LinAlgError`` from inside ``op`` with the op and its inputs named.
+
+    The error stays a ``LinAlgError`` (hence a ``ValueError``); ``stage`` says what
+    was running (the forward, a Jacobian rule, a VJP rule).
+
+    >>> import numpy as np, jacobians as jx
+    >>> A = jx.var(np.zeros((2, 2)), name="A")
+    >>> with op_errors(jx.get_op("inv"), [A]):
+    ...     np.linalg.inv(A.value)
+    Traceback (most recent call last):
+    ...
+    numpy.linalg.LinAlgError: inv (forward) failed on A (2, 2): Singular matrix. ...
+    """
+    try:
+        yield
+    except np.linalg.LinAlgError as exc:
+        raise np.linalg.LinAlgError(
+            f"{op.name} ({stage}) failed on {_describe(inputs)}: {exc}. The matrix is singular or not "
+            "finite: make it invertible (e.g. add a small multiple of the identity) or reformulate "
+            "(jx.solve instead of jx.inv, logdet of a positive definite matrix)"
+        ) from exc
+
+
+def _check_nonfinite(node: Node) -> None:
+    """Warn when an op turned finite inputs into NaN or ±Inf."""
+    value = node.value
+    bad = ~np.isfinite(value)
+    if not bad.any() or not all(np.isfinite(p.value).all() for p in node.parents):
+        return
+    warnings.warn(
+        f"{node.op.name}: finite inputs {_describe(node.parents)} gave non-finite output {node.name} "
+        f"({describe_bad(value, bad)}); "
+        "the input is outside the op's domain (log and logdet need positive values, sqrt non-negative "
+        "ones, inv a non-singular matrix) or the result overflows, so this value and every derivative "
+        "through it are meaningless. "
+        "Make it an error with warnings.simplefilter('error', jx.NonFiniteWarning)",
+        NonFiniteWarning, stacklevel=user_stacklevel(),
+    )
+
+
+def _check_broadcast(op: Op, shapes: Sequence[Shape], out_shape: Shape) -> None:
+    """Warn when a lower-rank operand of a broadcasting op matches several axis positions."""
+    if len(shapes) < 2:
+        return
+    try:
+        if tuple(np.broadcast_shapes(*shapes)) != tuple(out_shape):
+            return  # not a broadcasting op (matmul, solve, ...)
+    except ValueError:
+        return
+    n = len(out_shape)
+    for k, s in enumerate(shapes):
+        if not 0 < len(s) < n or all(d == 1 for d in s):
+            continue
+        fits = [o for o in range(n - len(s) + 1) if tuple(out_shape[o:o + len(s)]) == tuple(s)]
+        if len(fits) > 1:
+            col = tuple(s) + (1,) * (n - len(s) - fits[0]) if fits[0] != n - len(s) else None
+            warnings.warn(
+                f"{op.name}: operand {k + 1} of shape {tuple(s)} is broadcast against shape {tuple(out_shape)}; "
+                f"numpy aligns it with the last {'axis' if len(s) == 1 else str(len(s)) + ' axes'}, but it fits "
+                f"axes starting at {fits[:-1]} too. If that is what you mean, reshape it to "
+                f"{(1,) * (n - len(s)) + tuple(s)} to say so"
+                + (f"; to align it with the leading axes, reshape it to {col}" if col else ""),
+                AmbiguousBroadcastWarning, stacklevel=user_stacklevel(),
+            )
+
+
+def apply(op: Op, *args: Any, **params: Any) -> Node:
+    """Make the node ``op(*args, **params)``: check shapes, then run the forward.
+
+    Shape errors name the op and every input shape, and are raised before any
+    computation. numpy arrays and scalars among ``args`` become constants in the
+    graph's float dtype. A ``numpy.linalg`` failure in the forward is re-raised
+    naming the op and inputs (:func:`op_errors`); non-finite output from finite
+    input warns (:class:`NonFiniteWarning`); an ambiguous broadcast warns
+    (:class:`AmbiguousBroadcastWarning`).
+
+    >>> import numpy as np, jacobians as jx
+    >>> apply(jx.get_op("add"), jx.var(np.ones(2)), 1.0).value.tolist()
+    [2.0, 2.0]
+    """
+    if op.nargs is not None and len(args) != op.nargs:
+        raise TypeError(f"{op.name}: takes {op.nargs} array argument(s), got {len(args)}")
+    like = graph_float(args)
+    nodes = tuple(as_node(a, like, f"{op.name}: operand {i + 1} (a constant)") for i, a in enumerate(args))
+    shapes = tuple(n.shape for n in nodes)
+    out_shape = tuple(op.shape(*shapes, **params))  # raises ValueError naming op and shapes
+    _check_broadcast(op, shapes, out_shape)
+    with np.errstate(all="ignore"), op_errors(op, nodes):
+        value = np.asarray(op.forward(*(n.value for n in nodes), **params))
+    if value.shape != out_shape:  # a bug in an op declaration, not in user input
+        raise AssertionError(f"{op.name}: forward gave shape {value.shape}, shape rule said {out_shape}")
+    node = Node(value, op=op, parents=nodes, params=params)
+    _check_nonfinite(node)
+    return node

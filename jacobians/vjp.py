@@ -13,27 +13,25 @@ import numpy as np
 
 from . import memory
 from .graph import between
-from .node import Node, op_errors
+from .node import Node
+from .registry import op_errors
+from .sweep import reverse_sweep
 
 __all__ = ["backward", "jacobian_vjp"]
 
 
 def _pullback(nodes: List[Node], y: Node, x: Node, g: np.ndarray) -> np.ndarray:
-    inside = {n.id for n in nodes}
-    cot: Dict[int, np.ndarray] = {y.id: g}
-    for n in reversed(nodes):
-        gn = cot.pop(n.id, None)
-        if n.id == x.id:
-            return gn
-        if gn is None:
-            continue
-        values = [p.value for p in n.parents]
-        for i, p in enumerate(n.parents):
-            if p.id in inside:
+    def pull(n: Node, p: Node, gn: np.ndarray) -> np.ndarray:
+        values = [q.value for q in n.parents]
+        total = None
+        for i, q in enumerate(n.parents):
+            if q.id == p.id:
                 with op_errors(n.op, n.parents, "VJP"):
-                    gp = np.asarray(n.op.vjps[i](gn, n.value, *values, **n.params), dtype=n.dtype).reshape(p.shape)
-                cot[p.id] = gp if p.id not in cot else cot[p.id] + gp
-    raise AssertionError("x not reached")  # pragma: no cover
+                    gp = np.asarray(n.op.vjp(i, gn, n.value, *values, **n.params), dtype=n.dtype).reshape(p.shape)
+                total = gp if total is None else total + gp
+        return total
+
+    return reverse_sweep(nodes, y, x, g, pull)
 
 
 def backward(y: Node, x: Node, g: np.ndarray, hold: Sequence[Node] = ()) -> np.ndarray:
@@ -53,7 +51,7 @@ def backward(y: Node, x: Node, g: np.ndarray, hold: Sequence[Node] = ()) -> np.n
     nodes = between(y, x, hold)
     if not nodes:
         return np.zeros(x.shape, dtype=np.result_type(y.dtype, x.dtype))
-    return np.ascontiguousarray(_pullback(nodes, y, x, g))
+    return np.asarray(_pullback(nodes, y, x, g), order="C")
 
 
 def jacobian_vjp(y: Node, x: Node, hold: Sequence[Node] = ()) -> np.ndarray:

@@ -98,7 +98,7 @@ def mlp(tmp_path_factory):
 def test_mlp_prints_the_contractions(mlp):
     res, text = mlp
     assert res.ok and "all routes agree: True" in text
-    assert "dŷ_cd/dz_ab = δ_ca δ_db σ(z_ab) (1 − σ(z_ab))" in text
+    assert "dŷ_cd/dz_ab = δ_ca δ_db σ'(z)_cd" in text
     assert "C'(ŷ) ⊙ σ'(z)" in text
     assert "dz_cd/dw_pq = Σ_e dx_ce/dw_pq · ω_ed" in text
     assert "rank 4 + 2 − 2 = 4" in text

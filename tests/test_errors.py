@@ -18,7 +18,7 @@ def test_broadcast_mismatch_names_op_and_shapes():
 @pytest.mark.parametrize("fn,shape,msg", [
     (jx.inv, (2, 3), "inv: needs a square matrix"),
     (jx.det, (3,), "det: needs a square matrix"),
-    (jx.trace, (2, 3), "trace: needs a square matrix"),
+    (jx.trace, (3,), "trace: needs a matrix"),
 ])
 def test_square_ops_refuse_rectangles(fn, shape, msg):
     with pytest.raises(ValueError, match=msg):

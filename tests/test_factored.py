@@ -1,7 +1,8 @@
-"""The factored route: every op's factored Jacobian against its dense builder, graphs against the dense route.
+"""The factored route: every op's form against the generated dense Jacobian, graphs against the dense route.
 
-The factored forms are materialized here independently of jacobians/factored.py:
-each delta becomes an identity matrix and np.einsum multiplies everything out.
+The factored forms are materialized here independently of jacobians/dense.py and
+jacobians/elimination.py: each delta becomes an identity matrix and np.einsum
+multiplies everything out.
 """
 import math
 
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 import jacobians as jx
 from jacobians.compare import ROUTES
-from jacobians.factored import MAX_PRODUCTS, check_factored, derive, plan_factored
-from jacobians.node import apply
-from jacobians.registry import Factor, Factored, Op, Product
+from jacobians.derive import derive
+from jacobians.factored import MAX_PRODUCTS, plan_factored
+from jacobians.form import Factor, Factored, Product, check_factored
+from jacobians.registry import Op
 
 from op_cases import CASES, draw
 from test_graph import GRAPHS
@@ -31,6 +33,10 @@ def materialize(F: Factored, out_shape, in_shape) -> np.ndarray:
     for t in F.terms:
         for f in t.factors:
             sizes.update(zip(f.labels, np.shape(f.value)))
+        for _ in t.deltas:  # an index summed inside the op may appear in deltas only: its length from its partner
+            for a, b in t.deltas:
+                sizes.setdefault(a, sizes.get(b))
+                sizes.setdefault(b, sizes.get(a))
     J = np.zeros(tuple(out_shape) + tuple(in_shape))
     if F.flat:  # δ(flat(out), flat(in))
         J += np.eye(math.prod(out_shape)).reshape(J.shape)
@@ -50,24 +56,24 @@ def _leaves(case, seed=0, dtype=np.float64):
     return [jx.var(draw(s, case.domain, rng).astype(dtype), name=f"x{i}") for i, s in enumerate(case.shapes)]
 
 
-def test_every_registered_op_declares_a_factored_form():
-    missing = sorted(n for n in jx.registered_ops() if jx.get_op(n).factored is None)
-    assert not missing, f"ops with no factored Jacobian: {missing}"
-    for n in jx.registered_ops():
-        assert len(jx.get_op(n).factored) == jx.get_op(n).nargs
+def test_an_op_declares_one_form_and_one_vjp_per_input():
+    with pytest.raises(ValueError, match="one of each per differentiable input"):
+        Op("half", np.sin, lambda s: tuple(s), forms=(lambda y, x: None, lambda y, x: None),
+           vjps=(lambda g, y, x: g,))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_factored_form_equals_dense_builder(case):
+def test_generated_dense_jacobian_equals_the_form_materialized_with_eye(case):
+    """The one generator (tied views, delta elimination) against an eye per delta."""
     leaves = _leaves(case)
     y = case.call(*leaves)
     values = [p.value for p in y.parents]
     for i, p in enumerate(y.parents):
-        F = y.op.factored[i](y.value, *values, **y.params)
+        F = y.op.form(i, y.value, *values, **y.params)
         check_factored(F, y.shape, p.shape, f"op {y.op.name!r}")
-        dense = y.op.jacobians[i](y.value, *values, **y.params)
-        np.testing.assert_allclose(materialize(F, y.shape, p.shape), np.reshape(dense, y.shape + p.shape),
-                                   rtol=1e-12, atol=1e-14)
+        dense = y.op.jacobian(i, y.value, *values, **y.params)
+        assert dense.shape == y.shape + p.shape and dense.dtype == y.dtype
+        np.testing.assert_allclose(materialize(F, y.shape, p.shape), dense, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -97,7 +103,8 @@ def test_materialize_catches_a_wrong_factored_form():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
     wrong = Factored("ij", "pq", (Product((Factor(b, "pj", "{x1}"),), ("iq",)),))
-    dense = jx.get_op("matmul").jacobians[0](a @ b, a, b)
+    A = jx.var(a)
+    dense = jx.jacobian(A @ b, A)
     assert _rel(materialize(wrong, (3, 3), (3, 3)), dense) > 0.1
 
 
@@ -262,21 +269,11 @@ def test_too_many_products_fall_back_to_the_dense_route():
     assert "not derived" in str(derive(jx.sum(y), x))
 
 
-def test_an_op_without_factored_form_falls_back():
-    op = Op("sin_plain", np.sin, lambda s: tuple(s), jacobians=(lambda y, x: np.diag(np.cos(x)),),
-            vjps=(lambda g, y, x: g * np.cos(x),), formula="dY[i]/dX[j] = δ_ij cos(X[i])")
-    x = jx.var(np.linspace(0.1, 1.0, 4), name="x")
-    y = jx.tanh(apply(op, x))
-    p = plan_factored(y, x)
-    assert p.strategy == "dense" and "'sin_plain'" in p.reason and "no factored Jacobian" in p.reason
-    assert _rel(p.execute(), jx.jacobian(y, x)) < 1e-14
-
-
 def test_gradient_through_a_reshape_never_builds_the_flat_identity():
     """A flatten is δ(flat(i), flat(j)): the sweep reshapes G instead of building a 4096² 0/1 matrix."""
     X = jx.var(np.random.default_rng(0).standard_normal((64, 64)), name="X")
     l = jx.sum(jx.tanh(jx.reshape(X, (32, 128))) ** 2)
-    F = jx.get_op("reshape").factored[0](np.zeros((32, 128)), X.value, shape=(32, 128))
+    F = jx.get_op("reshape").form(0, np.zeros((32, 128)), X.value, shape=(32, 128))
     assert F.flat and not F.terms
     previous = jx.set_memory_limit(1 << 20)  # 1 MiB: the 0/1 matrix would need 128 MiB
     try:

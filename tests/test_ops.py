@@ -4,8 +4,8 @@ import pytest
 
 import jacobians as jx
 from jacobians.check import JacobianMismatch, check_node
-from jacobians.node import apply
-from jacobians.registry import Op
+from jacobians.form import broadcast_factored
+from jacobians.registry import Op, apply
 
 from op_cases import CASES, draw
 
@@ -85,8 +85,8 @@ def test_every_registered_op_has_a_case():
 def test_checker_catches_a_wrong_jacobian():
     # sin with the Jacobian of cos: a deliberately wrong rule, never registered
     wrong = Op("sin_wrong", np.sin, lambda s: tuple(s),
-               jacobians=(lambda y, x: np.diag(-np.sin(x)),),
-               vjps=(lambda g, y, x: g * np.cos(x),), formula="deliberately wrong")
+               forms=(lambda y, x: broadcast_factored(y.shape, x.shape, -np.sin(x), "-sin({x0})"),),
+               vjps=(lambda g, y, x: g * np.cos(x),))
     x = jx.var(np.linspace(0.1, 1.0, 4))
     with pytest.raises(JacobianMismatch, match="sin_wrong"):
         check_node(apply(wrong, x))
@@ -94,8 +94,8 @@ def test_checker_catches_a_wrong_jacobian():
 
 def test_checker_catches_a_wrong_vjp():
     wrong = Op("sin_bad_vjp", np.sin, lambda s: tuple(s),
-               jacobians=(lambda y, x: np.diag(np.cos(x)),),
-               vjps=(lambda g, y, x: g * np.cos(x) + 1e-3,), formula="deliberately wrong")
+               forms=(lambda y, x: broadcast_factored(y.shape, x.shape, np.cos(x), "cos({x0})"),),
+               vjps=(lambda g, y, x: g * np.cos(x) + 1e-3,))
     x = jx.var(np.linspace(0.1, 1.0, 4))
     with pytest.raises(JacobianMismatch, match="VJP"):
         check_node(apply(wrong, x))

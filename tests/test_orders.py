@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobians as jx
-from jacobians.chain_rule import _contract_pair
+from jacobians.kernel import pairwise
 from jacobians.graph import local_jacobian
 
 PURE = ("reverse", "forward")
@@ -154,12 +154,15 @@ def test_explicit_gradient_peak_memory_is_about_one_local_jacobian(order):
     ("ab,ba->", (3, 4), (4, 3)),                       # a full inner product
     ("a,b->ab", (3,), (4,)),                           # an outer product
     ("abc,cb->a", (2, 3, 4), (4, 3)),                  # shared axes in a different order
-    ("ab,bc->abc", (2, 3), (3, 4)),                    # a batch index: einsum fallback
+    ("ab,bc->abc", (2, 3), (3, 4)),                    # a batch index: a batched matmul
+    ("zab,zbc->zca", (5, 2, 3), (5, 3, 4)),            # a batched matmul, transposed out
+    ("ab,cd->", (2, 3), (4, 5)),                       # labels in one operand only: summed first
+    ("aa,ab->b", (3, 3), (3, 4)),                      # a repeated label: einsum
 ])
 def test_pairwise_step_matches_einsum(eq, sa, sb):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
-    np.testing.assert_allclose(_contract_pair(eq, a, b), np.einsum(eq, a, b), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pairwise(eq, a, b), np.einsum(eq, a, b), rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)

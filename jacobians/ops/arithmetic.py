@@ -12,62 +12,47 @@ from typing import Any
 
 import numpy as np
 
-from ..node import Node, apply
-from ..registry import Op, register
-from ._rules import broadcast_factored, broadcast_rule, diagonal_jacobian, unbroadcast
+from ..form import broadcast_factored
+from ..node import Node
+from ..registry import Op, apply, register
+from ._rules import broadcast_rule, unbroadcast
 
 __all__ = ["add", "subtract", "multiply", "divide"]
-
-
-def _jacs(name: str, da, db):
-    """Jacobian rules of a broadcasting binary op; da(y, a, b), db(y, a, b) are the elementwise partials."""
-
-    def for_a(y, a, b):
-        return diagonal_jacobian(da(y, a, b), y.shape, a.shape, y.dtype, f"jacobian of {name} w.r.t. its 1st input")
-
-    def for_b(y, a, b):
-        return diagonal_jacobian(db(y, a, b), y.shape, b.shape, y.dtype, f"jacobian of {name} w.r.t. its 2nd input")
-
-    return for_a, for_b
 
 
 # Y = A + B      dY[i]/dA[j] = δ_ij      dY[i]/dB[j] = δ_ij
 _ADD = register(Op(
     "add", np.add, broadcast_rule("add"),
-    jacobians=_jacs("add", lambda y, a, b: 1.0, lambda y, a, b: 1.0),
     vjps=(lambda g, y, a, b: unbroadcast(g, a.shape), lambda g, y, a, b: unbroadcast(g, b.shape)),
-    formula="dY[i]/dA[j] = δ_ij ;  dY[i]/dB[j] = δ_ij   (no δ on broadcast axes)",
-    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
+    example=((3, 4), (4,)),
+    forms=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
               lambda y, a, b: broadcast_factored(y.shape, b.shape)),
 ))
 
 # Y = A - B      dY[i]/dA[j] = δ_ij      dY[i]/dB[j] = -δ_ij
 _SUBTRACT = register(Op(
     "subtract", np.subtract, broadcast_rule("subtract"),
-    jacobians=_jacs("subtract", lambda y, a, b: 1.0, lambda y, a, b: -1.0),
     vjps=(lambda g, y, a, b: unbroadcast(g, a.shape), lambda g, y, a, b: -unbroadcast(g, b.shape)),
-    formula="dY[i]/dA[j] = δ_ij ;  dY[i]/dB[j] = -δ_ij   (no δ on broadcast axes)",
-    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
+    example=((3, 4), (4,)),
+    forms=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
               lambda y, a, b: broadcast_factored(y.shape, b.shape, coef=-1.0)),
 ))
 
 # Y = A ⊙ B      dY[i]/dA[j] = δ_ij B[i]      dY[i]/dB[j] = δ_ij A[i]
 _MULTIPLY = register(Op(
     "multiply", np.multiply, broadcast_rule("multiply"),
-    jacobians=_jacs("multiply", lambda y, a, b: b, lambda y, a, b: a),
     vjps=(lambda g, y, a, b: unbroadcast(g * b, a.shape), lambda g, y, a, b: unbroadcast(g * a, b.shape)),
-    formula="dY[i]/dA[j] = δ_ij B[i] ;  dY[i]/dB[j] = δ_ij A[i]   (no δ on broadcast axes)",
-    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape, b, "{x1}"),
+    example=((3, 4), (4,)),
+    forms=(lambda y, a, b: broadcast_factored(y.shape, a.shape, b, "{x1}"),
               lambda y, a, b: broadcast_factored(y.shape, b.shape, a, "{x0}")),
 ))
 
 # Y = A / B      dY[i]/dA[j] = δ_ij / B[i]      dY[i]/dB[j] = -δ_ij A[i] / B[i]²
 _DIVIDE = register(Op(
     "divide", np.divide, broadcast_rule("divide"),
-    jacobians=_jacs("divide", lambda y, a, b: 1.0 / b, lambda y, a, b: -a / (b * b)),
     vjps=(lambda g, y, a, b: unbroadcast(g / b, a.shape), lambda g, y, a, b: unbroadcast(-g * a / (b * b), b.shape)),
-    formula="dY[i]/dA[j] = δ_ij / B[i] ;  dY[i]/dB[j] = -δ_ij A[i] / B[i]²   (no δ on broadcast axes)",
-    factored=(lambda y, a, b: broadcast_factored(y.shape, a.shape, 1.0 / b, "1/{x1}"),
+    example=((3, 4), (4,)),
+    forms=(lambda y, a, b: broadcast_factored(y.shape, a.shape, 1.0 / b, "1/{x1}"),
               lambda y, a, b: broadcast_factored(y.shape, b.shape, a / (b * b), "{x0}/{x1}²", coef=-1.0)),
 ))
 

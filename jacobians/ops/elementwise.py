@@ -1,11 +1,10 @@
 """Elementwise ops of one input: Y[i] = f(X[i]).
 
-Every one has the diagonal Jacobian   dY[i...]/dX[j...] = δ_ij f'(X[i...])
-(one delta per axis), written into a zeroed array through a strided view, and
-the VJP   dl/dX = g ⊙ f'(X).   Only f and f' differ, so each op is one line of
-the table below: name, forward, derivative (from X and Y), formula of f', and
-f' as the factor of the factored Jacobian (the name of the array the
-derivative gives, or a constant like "-1").
+Every one has the diagonal Jacobian   dY[i...]/dX[p...] = Π δ_ip · f'(X)[i...]
+(one delta per axis: its factored form) and the hand-written VJP
+dl/dX = g ⊙ f'(X).   Only f and f' differ, so each op is one line of the table
+below: name, forward, derivative (from X and Y), and the name of f' as the
+factor of the form (or a constant like "-1", then no array is carried).
 """
 from __future__ import annotations
 
@@ -13,9 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..node import Node, apply
-from ..registry import Op, register
-from ._rules import broadcast_factored, diagonal_jacobian, op_function, same_shape
+from ..form import broadcast_factored
+from ..node import Node
+from ..registry import Op, apply, register
+from ._rules import op_function, same_shape
 
 __all__ = [
     "negative", "exp", "log", "sqrt", "square", "sin", "cos", "tanh", "sigmoid",
@@ -27,13 +27,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
-def elementwise_op(name: str, f: Callable, df: Callable, derivative: str, factor: str) -> Op:
+def elementwise_op(name: str, f: Callable, df: Callable, factor: str) -> Op:
     """Declare Y = f(X) with f'(X) given by ``df(x, y)``; registers and returns the op.
 
     ``factor`` names df's array in the factored form ("tanh'({x0})"), or is a
     number when f' is that constant (then no array is carried).
     """
-    formula = f"dY[i]/dX[j] = δ_ij · {derivative}   (one δ per axis)"
     try:
         constant: "float | None" = float(factor)
     except ValueError:
@@ -50,32 +49,28 @@ def elementwise_op(name: str, f: Callable, df: Callable, derivative: str, factor
             name=name,
             forward=f,
             shape=same_shape(name),
-            # dY[i...]/dX[j...] = δ_ij f'(X[i...])
-            jacobians=(lambda y, x: diagonal_jacobian(df(x, y), y.shape, x.shape, y.dtype, f"jacobian of {name}"),),
-            # dl/dX = g ⊙ f'(X)
-            vjps=(lambda g, y, x: g * df(x, y),),
-            formula=formula,
-            factored=(factored,),
+            forms=(factored,),
+            vjps=(lambda g, y, x: g * df(x, y),),  # dl/dX = g ⊙ f'(X)
         )
     )
 
 
-#  name        forward                       f'(x) from (x, y)                        f' as written                f' as a factor
+#  name        forward                        f'(x) from (x, y)                        f' as a factor
 _TABLE = [
-    ("negative", np.negative,                  lambda x, y: -np.ones_like(y),           "-1",                        "-1"),
-    ("exp",      np.exp,                       lambda x, y: y,                          "exp(X[i])",                 "{y}"),
-    ("log",      np.log,                       lambda x, y: 1.0 / x,                    "1 / X[i]",                  "1/{x0}"),
-    ("sqrt",     np.sqrt,                      lambda x, y: 0.5 / y,                    "1 / (2 sqrt(X[i]))",        "1/(2 {y})"),
-    ("square",   np.square,                    lambda x, y: 2.0 * x,                    "2 X[i]",                    "2 {x0}"),
-    ("sin",      np.sin,                       lambda x, y: np.cos(x),                  "cos(X[i])",                 "cos({x0})"),
-    ("cos",      np.cos,                       lambda x, y: -np.sin(x),                 "-sin(X[i])",                "-sin({x0})"),
-    ("tanh",     np.tanh,                      lambda x, y: 1.0 - y * y,                "1 - tanh(X[i])²",           "(1 - {y}²)"),
-    ("sigmoid",  _sigmoid,                     lambda x, y: y * (1.0 - y),              "σ(X[i]) (1 - σ(X[i]))",     "σ'({x0})"),
-    ("relu",     lambda x: np.maximum(x, 0),   lambda x, y: (x > 0).astype(y.dtype),    "[X[i] > 0] (relu'(0) = 0)", "[{x0} > 0]"),
-    ("softplus", lambda x: np.logaddexp(0, x), lambda x, y: _sigmoid(x),                "σ(X[i])",                   "σ({x0})"),
-    ("abs",      np.abs,                       lambda x, y: np.sign(x).astype(y.dtype), "sign(X[i]) (abs'(0) = 0)",  "sign({x0})"),
+    ("negative", np.negative,                   lambda x, y: -np.ones_like(y),           "-1"),
+    ("exp",      np.exp,                        lambda x, y: y,                          "{y}"),
+    ("log",      np.log,                        lambda x, y: 1.0 / x,                    "1/{x0}"),
+    ("sqrt",     np.sqrt,                       lambda x, y: 0.5 / y,                    "1/(2 {y})"),
+    ("square",   np.square,                     lambda x, y: 2.0 * x,                    "2 {x0}"),
+    ("sin",      np.sin,                        lambda x, y: np.cos(x),                  "cos({x0})"),
+    ("cos",      np.cos,                        lambda x, y: -np.sin(x),                 "-sin({x0})"),
+    ("tanh",     np.tanh,                       lambda x, y: 1.0 - y * y,                "(1 - {y}²)"),
+    ("sigmoid",  _sigmoid,                      lambda x, y: y * (1.0 - y),              "σ'({x0})"),
+    ("relu",     lambda x: np.maximum(x, 0),    lambda x, y: (x > 0).astype(y.dtype),    "[{x0} > 0]"),
+    ("softplus", lambda x: np.logaddexp(0, x),  lambda x, y: _sigmoid(x),                "σ({x0})"),
+    ("abs",      np.abs,                        lambda x, y: np.sign(x).astype(y.dtype), "sign({x0})"),
 ]
-_OPS = {name: elementwise_op(name, f, df, d, fac) for name, f, df, d, fac in _TABLE}
+_OPS = {name: elementwise_op(name, f, df, fac) for name, f, df, fac in _TABLE}
 
 _EXAMPLE = """
 
@@ -135,11 +130,10 @@ _POWER = register(
         name="power",
         forward=lambda x, p: x**p,
         shape=lambda s, p: tuple(s),
-        jacobians=(lambda y, x, p: diagonal_jacobian(_power_slope(x, p), y.shape, x.shape, y.dtype, "jacobian of power"),),
+        forms=(_power_factored,),
         vjps=(lambda g, y, x, p: g * _power_slope(x, p),),
-        formula="dY[i]/dX[j] = δ_ij · p X[i]^(p-1)   (p constant)",
         params=("p",),
-        factored=(lambda y, x, p: _power_factored(y, x, p),),
+        example_params={"p": 3.0},
     )
 )
 

@@ -1,9 +1,8 @@
-"""Matrix ops: matmul, trace, fro, inv, det, logdet, solve.
+"""Matrix ops beyond the einsum family: fro, inv, det, logdet, solve.
 
-Index formulas (numpy row-major; Jacobian axes are out axes then in axes):
+Index formulas (numpy row-major; Jacobian axes are out axes then in axes), each
+declared once below as the op's factored form:
 
-    Y = A B        dY[i,j]/dA[p,q] = δ_ip B[q,j]          dY[i,j]/dB[p,q] = A[i,p] δ_qj
-    y = tr A       dy/dA[p,q] = δ_pq
     y = ‖A‖_F      dy/dA[p...] = A[p...] / y
     Y = A⁻¹        dY[i,j]/dA[p,q] = -Y[i,p] Y[q,j]
     y = det A      dy/dA[p,q] = y (A⁻¹)[q,p]
@@ -16,99 +15,13 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from .. import memory
-from ..node import Node, apply
-from ..registry import Factor, Factored, Op, Product, register
-from ..scatter import tied_view
+from ..form import IN_LABELS, Factor, Factored, Product
+from ..node import Node
+from ..registry import Op, apply, register
 
-__all__ = ["matmul", "trace", "fro", "inv", "det", "logdet", "solve"]
+__all__ = ["fro", "inv", "det", "logdet", "solve"]
 
 Shape = Tuple[int, ...]
-
-
-# ------------------------------------------------------------------ matmul
-def _matmul_shape(a: Shape, b: Shape) -> Shape:
-    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
-        raise ValueError(
-            f"matmul: shapes {a} @ {b}: only matrices and vectors (ndim 1 or 2) are supported; "
-            "reshape batched operands or write the product with several matmuls"
-        )
-    if a[-1] != b[0]:
-        raise ValueError(
-            f"matmul: shapes {a} @ {b} do not match: the last axis of the left ({a[-1]}) must equal "
-            f"the first axis of the right ({b[0]}); did you mean a transpose (.T)?"
-        )
-    return a[:-1] + b[1:]
-
-
-def _as_matrices(a: np.ndarray, b: np.ndarray):
-    """Promote vectors as numpy's matmul does: a (k,) -> (1, k), b (k,) -> (k, 1)."""
-    return (a if a.ndim == 2 else a[None, :]), (b if b.ndim == 2 else b[:, None])
-
-
-# dY[i,j]/dA[p,q] = δ_ip B[q,j]
-def _matmul_jac_a(y, a, b):
-    a2, b2 = _as_matrices(a, b)
-    m, n, k = a2.shape[0], b2.shape[1], a2.shape[1]
-    J = memory.zeros((m, n, m, k), y.dtype, "jacobian of matmul w.r.t. its left input")
-    tied_view(J, [(0, 2)])[...] = b2.T[None, :, :]  # J[i,j,i,q] = B[q,j]
-    return J.reshape(y.shape + a.shape)
-
-
-# dY[i,j]/dB[p,q] = A[i,p] δ_qj
-def _matmul_jac_b(y, a, b):
-    a2, b2 = _as_matrices(a, b)
-    m, n, k = a2.shape[0], b2.shape[1], a2.shape[1]
-    J = memory.zeros((m, n, k, n), y.dtype, "jacobian of matmul w.r.t. its right input")
-    tied_view(J, [(1, 3)])[...] = a2[:, None, :]  # J[i,j,p,j] = A[i,p]
-    return J.reshape(y.shape + b.shape)
-
-
-def _matmul_vjp_a(g, y, a, b):  # dl/dA = G Bᵀ
-    a2, b2 = _as_matrices(a, b)
-    return (g.reshape(a2.shape[0], b2.shape[1]) @ b2.T).reshape(a.shape)
-
-
-def _matmul_vjp_b(g, y, a, b):  # dl/dB = Aᵀ G
-    a2, b2 = _as_matrices(a, b)
-    return (a2.T @ g.reshape(a2.shape[0], b2.shape[1])).reshape(b.shape)
-
-
-# factored: the same formulas; a vector operand drops its row (A) or column (B) letter
-def _matmul_fac_a(y, a, b):  # δ_ip B[q,j]
-    i, p = ("i", "p") if a.ndim == 2 else ("", "")
-    j = "j" if b.ndim == 2 else ""
-    return Factored(i + j, p + "q", (Product((Factor(b, "q" + j, "{x1}"),), (i + p,) if i else ()),))
-
-
-def _matmul_fac_b(y, a, b):  # A[i,p] δ_qj
-    i = "i" if a.ndim == 2 else ""
-    j, q = ("j", "q") if b.ndim == 2 else ("", "")
-    return Factored(i + j, "p" + q, (Product((Factor(a, i + "p", "{x0}"),), (j + q,) if j else ()),))
-
-
-_MATMUL = register(Op(
-    "matmul", np.matmul, _matmul_shape,
-    jacobians=(_matmul_jac_a, _matmul_jac_b),
-    vjps=(_matmul_vjp_a, _matmul_vjp_b),
-    formula="dY[i,j]/dA[p,q] = δ_ip B[q,j] ;  dY[i,j]/dB[p,q] = A[i,p] δ_qj",
-    factored=(_matmul_fac_a, _matmul_fac_b),
-))
-
-
-def matmul(a: Any, b: Any) -> Node:
-    """Matrix product ``a @ b`` of matrices and vectors (also the ``@`` operator).
-
-    dY[i,j]/dA[p,q] = δ_ip B[q,j] ;  dY[i,j]/dB[p,q] = A[i,p] δ_qj
-
-    >>> import numpy as np, jacobians as jx
-    >>> W = jx.var(np.ones((2, 3)), name="W")
-    >>> X = np.arange(12.0).reshape(3, 4)
-    >>> J = jx.jacobian(W @ X, W)        # a 4-tensor: out (2, 4) + in (2, 3)
-    >>> J.shape, float(J[0, 1, 0, 2]), float(J[1, 1, 0, 2])  # δ_ca X[b,d]: X[2,1], then 0
-    ((2, 4, 2, 3), 9.0, 0.0)
-    """
-    return apply(_MATMUL, a, b)
 
 
 # ------------------------------------------------------------- square-matrix ops
@@ -126,43 +39,20 @@ def _inv_shape(s: Shape) -> Shape:
     return tuple(s)
 
 
-# dy/dA[p,q] = δ_pq
-_TRACE = register(Op(
-    "trace", np.trace, _square_rule("trace"),
-    jacobians=(lambda y, a: np.eye(a.shape[0], dtype=y.dtype),),
-    vjps=(lambda g, y, a: g * np.eye(a.shape[0], dtype=a.dtype),),
-    formula="dy/dA[p,q] = δ_pq",
-    factored=(lambda y, a: Factored("", "pq", (Product((), ("pq",)),)),),
-))
-
-
-_IN = "pqrstuvwxyzABCD"  # input letters of a factored form
-
-
 # dy/dA[p...] = A[p...] / y
 _FRO = register(Op(
     "fro", lambda a: np.sqrt(np.sum(a * a)), lambda s: (),
-    jacobians=(lambda y, a: (a / y).astype(y.dtype),),
     vjps=(lambda g, y, a: g * a / y,),
-    formula="dy/dA[p...] = A[p...] / ‖A‖_F",
-    factored=(lambda y, a: Factored("", _IN[:a.ndim], (Product(
-        (Factor(a, _IN[:a.ndim], "{x0}"), Factor(np.asarray(1.0 / y, dtype=y.dtype), "", "1/{y}"))),)),),
+    forms=(lambda y, a: Factored("", IN_LABELS[:a.ndim], (Product(
+        (Factor(a, IN_LABELS[:a.ndim], "{x0}"), Factor(np.asarray(1.0 / y, dtype=y.dtype), "", "1/{y}"))),)),),
 ))
-
-
-# dY[i,j]/dA[p,q] = -Y[i,p] Y[q,j]
-def _inv_jac(y, a):
-    J = memory.zeros(y.shape + a.shape, y.dtype, "jacobian of inv")
-    np.multiply(-y[:, None, :, None], y.T[None, :, None, :], out=J)
-    return J
 
 
 _INV = register(Op(
     "inv", np.linalg.inv, _inv_shape,
-    jacobians=(_inv_jac,),
     vjps=(lambda g, y, a: -(y.T @ g @ y.T),),
-    formula="dY[i,j]/dA[p,q] = -Y[i,p] Y[q,j]",
-    factored=(lambda y, a: Factored("ij", "pq", (Product((Factor(y, "ip", "{y}"), Factor(y, "qj", "{y}")), (),
+    example=((3, 3),),
+    forms=(lambda y, a: Factored("ij", "pq", (Product((Factor(y, "ip", "{y}"), Factor(y, "qj", "{y}")), (),
                                                          -1.0),)),),
 ))
 
@@ -170,10 +60,9 @@ _INV = register(Op(
 # dy/dA[p,q] = y (A⁻¹)[q,p]
 _DET = register(Op(
     "det", np.linalg.det, _square_rule("det"),
-    jacobians=(lambda y, a: (y * np.linalg.inv(a).T).astype(y.dtype),),
     vjps=(lambda g, y, a: g * y * np.linalg.inv(a).T,),
-    formula="dy/dA[p,q] = det(A) (A⁻¹)[q,p]",
-    factored=(lambda y, a: Factored("", "pq", (Product(
+    example=((3, 3),),
+    forms=(lambda y, a: Factored("", "pq", (Product(
         (Factor(np.asarray(y), "", "{y}"), Factor(np.linalg.inv(a), "qp", "{x0}⁻¹"))),)),),
 ))
 
@@ -181,22 +70,10 @@ _DET = register(Op(
 # dy/dA[p,q] = (A⁻¹)[q,p]
 _LOGDET = register(Op(
     "logdet", lambda a: np.linalg.slogdet(a)[1], _square_rule("logdet"),
-    jacobians=(lambda y, a: np.ascontiguousarray(np.linalg.inv(a).T, dtype=y.dtype),),
     vjps=(lambda g, y, a: g * np.linalg.inv(a).T,),
-    formula="dy/dA[p,q] = (A⁻¹)[q,p]",
-    factored=(lambda y, a: Factored("", "pq", (Product((Factor(np.linalg.inv(a), "qp", "{x0}⁻¹"),)),)),),
+    example=((3, 3),),
+    forms=(lambda y, a: Factored("", "pq", (Product((Factor(np.linalg.inv(a), "qp", "{x0}⁻¹"),)),)),),
 ))
-
-
-def trace(a: Any) -> Node:
-    """Trace of a square matrix.  dy/dA[p,q] = δ_pq
-
-    >>> import numpy as np, jacobians as jx
-    >>> A = jx.var(np.ones((2, 2)))
-    >>> jx.grad(jx.trace(A), A).tolist()
-    [[1.0, 0.0], [0.0, 1.0]]
-    """
-    return apply(_TRACE, a)
 
 
 def fro(a: Any) -> Node:
@@ -258,23 +135,6 @@ def _solve_shape(a: Shape, b: Shape) -> Shape:
     return tuple(b)
 
 
-# dX[i,j]/dA[p,q] = -(A⁻¹)[i,p] X[q,j]
-def _solve_jac_a(x, a, b):
-    x2 = x if x.ndim == 2 else x[:, None]
-    J = memory.zeros(x2.shape + a.shape, x.dtype, "jacobian of solve w.r.t. A")
-    np.multiply(-np.linalg.inv(a)[:, None, :, None], x2.T[None, :, None, :], out=J)
-    return J.reshape(x.shape + a.shape)
-
-
-# dX[i,j]/dB[p,q] = (A⁻¹)[i,p] δ_qj
-def _solve_jac_b(x, a, b):
-    x2 = x if x.ndim == 2 else x[:, None]
-    n, m = x2.shape
-    J = memory.zeros((n, m, n, m), x.dtype, "jacobian of solve w.r.t. B")
-    tied_view(J, [(1, 3)])[...] = np.linalg.inv(a)[:, None, :]
-    return J.reshape(x.shape + b.shape)
-
-
 def _solve_vjp_b(g, x, a, b):  # dl/dB = A⁻ᵀ G
     return np.linalg.solve(a.T, g)
 
@@ -297,10 +157,9 @@ def _solve_fac_b(x, a, b):  # (A⁻¹)[i,p] δ_qj   (a vector B drops q and j)
 
 _SOLVE = register(Op(
     "solve", np.linalg.solve, _solve_shape,
-    jacobians=(_solve_jac_a, _solve_jac_b),
     vjps=(_solve_vjp_a, _solve_vjp_b),
-    formula="dX[i,j]/dA[p,q] = -(A⁻¹)[i,p] X[q,j] ;  dX[i,j]/dB[p,q] = (A⁻¹)[i,p] δ_qj",
-    factored=(_solve_fac_a, _solve_fac_b),
+    example=((3, 3), (3, 2)),
+    forms=(_solve_fac_a, _solve_fac_b),
 ))
 
 

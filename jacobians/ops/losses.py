@@ -10,10 +10,10 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from ..node import Node, apply
-from ..registry import Factor, Factored, Op, Product, register
-from ._rules import axis_labels
-from .reductions import _lse, _softmax_over
+from ..form import Factor, Factored, Product, axis_labels
+from ..node import Node
+from ..registry import Op, apply, register
+from .reductions import logsumexp_over, softmax_over
 
 __all__ = ["mse", "cross_entropy"]
 
@@ -33,12 +33,10 @@ def _mse_factored(y, p, t, sign):  # ±(2/n) (P - T)[j...]
 
 _MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2), _mse_shape,
-    jacobians=(lambda y, p, t: (2.0 * (p - t) / p.size).astype(y.dtype),
-               lambda y, p, t: (2.0 * (t - p) / p.size).astype(y.dtype)),
     vjps=(lambda g, y, p, t: g * 2.0 * (p - t) / p.size,
           lambda g, y, p, t: -g * 2.0 * (p - t) / p.size),
-    formula="dl/dP[j] = 2 (P[j] - T[j]) / n ;  dl/dT[j] = -2 (P[j] - T[j]) / n",
-    factored=(lambda y, p, t: _mse_factored(y, p, t, 2.0), lambda y, p, t: _mse_factored(y, p, t, -2.0)),
+    forms=(lambda y, p, t: _mse_factored(y, p, t, 2.0), lambda y, p, t: _mse_factored(y, p, t, -2.0)),
+    example=((3, 2), (3, 2)),
 ))
 
 
@@ -58,22 +56,22 @@ def _ce_rows(z: np.ndarray) -> int:
 
 
 def _ce_forward(z: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return -np.sum(t * (z - np.expand_dims(_lse(z, (z.ndim - 1,)), -1))) / _ce_rows(z)
+    return -np.sum(t * (z - np.expand_dims(logsumexp_over(z, (z.ndim - 1,)), -1))) / _ce_rows(z)
 
 
 def _ce_grad(z: np.ndarray, t: np.ndarray) -> np.ndarray:
-    s = _softmax_over(z, (z.ndim - 1,))
+    s = softmax_over(z, (z.ndim - 1,))
     return (s * np.sum(t, axis=-1, keepdims=True) - t) / _ce_rows(z)
 
 
 _CROSS_ENTROPY = register(Op(
     "cross_entropy", _ce_forward,
     lambda z, t: (),
-    jacobians=(lambda y, z, t: _ce_grad(z, t).astype(y.dtype),),
     vjps=(lambda g, y, z, t: g * _ce_grad(z, t),),
-    formula="dl/dZ[r,k] = (softmax(Z)[r,k] Σ_k' T[r,k'] - T[r,k]) / m",
     params=("t",),
-    factored=(lambda y, z, t: Factored("", axis_labels(0, z.ndim)[1], (Product(
+    example=((3, 4),),
+    example_params={"t": np.eye(4)[[0, 3, 1]]},
+    forms=(lambda y, z, t: Factored("", axis_labels(0, z.ndim)[1], (Product(
         (Factor(_ce_grad(z, t).astype(y.dtype), axis_labels(0, z.ndim)[1], "(softmax({x0}) Σt - t)/m"),)),)),),
 ))
 

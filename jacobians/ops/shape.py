@@ -1,67 +1,21 @@
-"""Ops that only move entries: transpose and reshape.
+"""reshape: an op that only moves entries (transpose is an einsum spec, in einsum.py).
 
-    Y = X.transpose(axes)   dY[i...]/dX[j...] = Π_k δ(i_k, j_axes[k])
     Y = X.reshape(s)        dY[i]/dX[j] = δ(flat(i), flat(j))   (C order)
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 import numpy as np
 
-from .. import memory
-from ..node import Node, apply
-from ..registry import Factored, Op, Product, register
-from ._rules import axis_labels
-from ..scatter import tied_view
+from ..form import Factored, Product, axis_labels
+from ..node import Node
+from ..registry import Op, apply, register
 
-__all__ = ["transpose", "reshape"]
+__all__ = ["reshape"]
 
 Shape = Tuple[int, ...]
-
-
-def _transpose_shape(s: Shape, axes: Tuple[int, ...]) -> Shape:
-    if sorted(axes) != list(range(len(s))):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {len(s)} axes of shape {s}")
-    return tuple(s[a] for a in axes)
-
-
-# dY[i...]/dX[j...] = Π_k δ(i_k, j_axes[k])
-def _transpose_jac(y, x, axes):
-    J = memory.zeros(y.shape + x.shape, y.dtype, "jacobian of transpose")
-    tied_view(J, [(k, y.ndim + a) for k, a in enumerate(axes)])[...] = 1
-    return J
-
-
-def _transpose_factored(y, x, axes):  # deltas only
-    out, inp = axis_labels(y.ndim, x.ndim)
-    return Factored(out, inp, (Product((), tuple(out[k] + inp[a] for k, a in enumerate(axes))),))
-
-
-_TRANSPOSE = register(Op(
-    "transpose", lambda x, axes: np.transpose(x, axes), _transpose_shape,
-    jacobians=(_transpose_jac,),
-    vjps=(lambda g, y, x, axes: np.transpose(g, np.argsort(axes)),),
-    formula="dY[i...]/dX[j...] = Π_k δ(i_k, j_axes[k])   (for .T: dY[i,j]/dX[p,q] = δ_iq δ_jp)",
-    params=("axes",),
-    factored=(lambda y, x, axes: _transpose_factored(y, x, axes),),
-))
-
-
-def transpose(x: Any, axes: Optional[Sequence[int]] = None) -> Node:
-    """Permute axes (default: reverse them, like ``.T``).
-
-    dY[i,j]/dX[p,q] = δ_iq δ_jp for a matrix
-
-    >>> import numpy as np, jacobians as jx
-    >>> X = jx.var(np.zeros((2, 3)))
-    >>> jx.transpose(X).shape, jx.jacobian(X.T, X).shape
-    ((3, 2), (3, 2, 2, 3))
-    """
-    ndim = x.ndim if isinstance(x, Node) else np.ndim(x)
-    axes = tuple(reversed(range(ndim))) if axes is None else tuple(int(a) % max(ndim, 1) for a in axes)
-    return apply(_TRANSPOSE, x, axes=axes)
 
 
 def _reshape_shape(s: Shape, shape: Shape) -> Shape:
@@ -74,16 +28,9 @@ def _reshape_shape(s: Shape, shape: Shape) -> Shape:
     return out
 
 
-# dY[i]/dX[j] = δ(flat(i), flat(j))
-def _reshape_jac(y, x, shape):
-    J = memory.zeros(y.shape + x.shape, y.dtype, "jacobian of reshape")
-    np.fill_diagonal(J.reshape(y.size, x.size), 1)  # J is C-contiguous: the reshape is a view
-    return J
-
-
-# factored: when the reshape only adds or drops length-1 axes, one delta per
-# remaining axis. Otherwise δ(flat(i), flat(j)) is not a product of per-axis
-# deltas: it is declared as such (flat=True), and a cotangent is reshaped.
+# When the reshape only adds or drops length-1 axes: one delta per remaining axis.
+# Otherwise δ(flat(i), flat(j)) is not a product of per-axis deltas: it is declared
+# as such (flat=True); the dense route writes the diagonal, a cotangent is reshaped.
 def _reshape_factored(y, x, shape):
     out, inp = axis_labels(y.ndim, x.ndim)
     o = [k for k, n in enumerate(y.shape) if n != 1]
@@ -95,11 +42,11 @@ def _reshape_factored(y, x, shape):
 
 _RESHAPE = register(Op(
     "reshape", lambda x, shape: np.reshape(x, shape), _reshape_shape,
-    jacobians=(_reshape_jac,),
+    forms=(_reshape_factored,),
     vjps=(lambda g, y, x, shape: np.reshape(g, x.shape),),
-    formula="dY[i]/dX[j] = δ(flat(i), flat(j))   (C-order flat index)",
     params=("shape",),
-    factored=(_reshape_factored,),
+    example=((2, 6),),
+    example_params={"shape": (3, 4)},
 ))
 
 

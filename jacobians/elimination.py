@@ -1,0 +1,261 @@
+"""The delta algebra: Kronecker deltas eliminated by renaming, the rest landed through tied views.
+
+A product of factored terms ``coef · Π factors · Π deltas`` is reduced in two moves:
+
+* a delta that touches a summed index is eliminated by renaming:
+  ``Σ_c δ_ca F[c…]`` is ``F[a…]`` (:func:`eliminate`);
+* a delta left between two free indices is a *tie*: the product is written
+  through a strided view of the output in which the tied axes are one axis
+  (:func:`jacobians.scatter.tied_view`), never as an identity matrix (:func:`land`).
+
+What is left is one einsum of small dense arrays, run by :mod:`jacobians.kernel`.
+The same reduction, with a cotangent G in front and the output's indices
+summed, is the VJP that the form implies (:func:`derived_vjp`):
+``Σ_ij G[i,j] δ_ip B[q,j] = (G Bᵀ)[p,q]``.
+
+>>> import numpy as np
+>>> from jacobians.form import Factor, Factored, Product
+>>> B = np.arange(6.0).reshape(2, 3)
+>>> F = Factored("ij", "pq", (Product((Factor(B, "qj", "{x1}"),), ("ip",)),))   # Y = A B, w.r.t. A
+>>> G = np.ones((4, 3))
+>>> np.array_equal(derived_vjp(F, G, (4, 3), (4, 2)), G @ B.T)
+True
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .form import Factored, check_factored, fill_delta_sizes
+from .kernel import Compiled, canonical, compile_path, contract
+from .scatter import tied_view
+
+__all__ = ["Sym", "Operand", "RawProduct", "Reduced", "Prepared", "eliminate", "prepare", "land", "evaluate",
+           "edge_recipe", "derived_vjp", "form_labels"]
+
+Sym = Tuple[str, bool]  # (display name, transposed)
+
+
+class Operand:
+    """A dense factor with its labels; its display name is worked out only when asked for."""
+
+    __slots__ = ("value", "labels", "_sym", "_name")
+
+    def __init__(self, value: Optional[np.ndarray], labels: str, sym: Optional[Sym] = None,
+                 name: Optional[Callable[[], Sym]] = None):
+        self.value = value  # None for a symbolic cotangent
+        self.labels = labels  # one label per axis
+        self._sym, self._name = sym, name
+
+    @property
+    def sym(self) -> Sym:
+        if self._sym is None:
+            self._sym = self._name() if self._name is not None else ("?", False)
+        return self._sym
+
+    def relabel(self, labels: str) -> "Operand":
+        return Operand(self.value, labels, self._sym, self._name)
+
+
+@dataclass
+class RawProduct:
+    """One product before elimination: coef · Π operands · Π deltas, summed over ``inner``."""
+
+    coef: float
+    operands: List[Operand]
+    deltas: List[Tuple[str, str]]
+    inner: List[str]
+
+
+@dataclass
+class Reduced:
+    """One product after delta elimination: coef · einsum(operands), tied and broadcast into the output."""
+
+    coef: float
+    operands: List[Operand]
+    ties: List[Tuple[str, ...]]  # groups of free labels held equal (the diagonal scatter)
+    rep: Dict[str, str]  # free label -> the label that stands for its group
+
+
+def form_labels(F: Factored) -> List[str]:
+    """Per term, the labels it sums inside itself: in a factor or a delta, not an output or input axis."""
+    own = set(F.out + F.inp)
+    out = []
+    for t in F.terms:
+        seen = dict.fromkeys(c for f in t.factors for c in f.labels)
+        seen.update(dict.fromkeys(c for d in t.deltas for c in d))
+        out.append("".join(c for c in seen if c not in own))
+    return out
+
+
+def eliminate(raw: RawProduct, free: str, sizes: Dict[str, int]) -> Reduced:
+    """Rename away every delta; what is left between free labels becomes a tie."""
+    parent: Dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    for a, b in raw.deltas:
+        if sizes[a] != sizes[b]:
+            raise ValueError(f"factored route: a delta ties indices of lengths {sizes[a]} and {sizes[b]}")
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    best: Dict[str, str] = {}  # class root -> its earliest free label
+    for c in free:
+        best.setdefault(find(c), c)
+
+    def name(c: str) -> str:
+        r = find(c)
+        return best.get(r, r)
+
+    operands = [o.relabel("".join(name(c) for c in o.labels)) for o in raw.operands]
+    present = {c for o in operands for c in o.labels}
+    coef = raw.coef
+    for c in {name(c) for c in raw.inner} - set(free):  # summed, in no factor: Σ_c 1 = n
+        if c not in present:
+            coef *= sizes[c]
+    groups: Dict[str, List[str]] = {}
+    for c in free:
+        groups.setdefault(name(c), []).append(c)
+    ties = [tuple(g) for g in groups.values() if len(g) > 1]
+    return Reduced(coef, operands, ties, {c: name(c) for c in free})
+
+
+@dataclass
+class Prepared:
+    """How one product lands in the output: its einsum, the tied view, the broadcast shape.
+
+    Built from labels and shapes only, so one preparation serves any values.
+    """
+
+    eq: str
+    comp: Optional[Compiled]
+    keep: Tuple[int, ...]  # operands in the einsum
+    scalars: Tuple[int, ...]  # operands without an index (1/‖A‖, det A): multiplied into the coefficient
+    pairs: List[Tuple[int, int]]  # (kept axis, dropped axis) of the tied view
+    shape: Tuple[int, ...]  # the einsum result reshaped to the view, 1 on broadcast axes
+    full: bool  # the result covers every axis of the view
+
+
+def prepare(r: Reduced, free: str, sizes: Dict[str, int]) -> Prepared:
+    """The einsum and tied view of one reduced product (raises kernel.TooManyIndices past 52 labels)."""
+    keep = tuple(k for k, o in enumerate(r.operands) if o.labels)
+    scalars = tuple(k for k, o in enumerate(r.operands) if not o.labels)
+    pos = {c: k for k, c in enumerate(free)}
+    pairs = [(pos[g[0]], pos[c]) for g in r.ties for c in g[1:]]
+    dropped = {d for _, d in pairs}
+    view_labels = [r.rep[c] for k, c in enumerate(free) if k not in dropped]
+    subs = [r.operands[k].labels for k in keep]
+    present = {c for sub in subs for c in sub}
+    core = "".join(c for c in view_labels if c in present)
+    shape = tuple(sizes[c] if c in present else 1 for c in view_labels)
+    if not keep:
+        return Prepared("", None, keep, scalars, pairs, shape, not view_labels)
+    eq, _ = canonical(subs, core)
+    comp = compile_path(eq, [tuple(sizes[c] for c in sub) for sub in subs])
+    return Prepared(eq, comp, keep, scalars, pairs, shape, len(core) == len(view_labels))
+
+
+def evaluate(values: Sequence[np.ndarray], coef: float, prep: Prepared,
+             out: Optional[np.ndarray] = None) -> np.ndarray:
+    """coef · einsum(values[keep]), into ``out`` when given."""
+    arrays = [values[k] for k in prep.keep]
+    if coef != 1.0:  # fold the coefficient into the smallest factor
+        k = min(range(len(arrays)), key=lambda i: arrays[i].size)
+        arrays[k] = arrays[k] * coef
+    return contract(prep.eq, arrays, out=out)
+
+
+def land(J: np.ndarray, values: Sequence[np.ndarray], coef: float, prep: Prepared, assign: bool) -> None:
+    """J[free…] (+)= coef · einsum(values), through a tied view for the deltas between free indices."""
+    view = tied_view(J, prep.pairs) if prep.pairs else J
+    for k in prep.scalars:
+        coef *= float(values[k])
+    if prep.comp is None:
+        if assign:
+            view[...] = coef
+        else:
+            view += coef
+        return
+    if assign and prep.full:
+        evaluate(values, coef, prep, out=view)
+        return
+    res = evaluate(values, coef, prep).reshape(prep.shape)
+    if assign:
+        view[...] = res
+    else:
+        view += res
+
+
+# ------------------------------------------------------------ the derived VJP
+_RECIPES: "OrderedDict[tuple, List[Tuple[float, Prepared]]]" = OrderedDict()
+_CACHE_SIZE = 1024
+
+
+def _structure(F: Factored) -> tuple:
+    return (F.out, F.inp, F.flat, tuple((t.coef, t.deltas, tuple((f.labels, np.shape(f.value)) for f in t.factors))
+                                        for t in F.terms))
+
+
+def edge_recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
+                what: str = "factored form") -> List[Tuple[float, Prepared]]:
+    """Σ_out G[out] dY[out]/dX[in] term by term, deltas eliminated in the op's own letters (cached).
+
+    Each entry is ``(coefficient, preparation)`` with the cotangent G as operand 0
+    and the term's factors after it.
+    """
+    key = (_structure(F), tuple(out_shape), tuple(in_shape))
+    hit = _RECIPES.get(key)
+    if hit is not None:
+        return hit
+    check_factored(F, out_shape, in_shape, what)
+    sizes = dict(zip(F.out + F.inp, tuple(out_shape) + tuple(in_shape)))
+    recipe = []
+    for t, inner in zip(F.terms, form_labels(F)):
+        for f in t.factors:
+            sizes.update(zip(f.labels, np.shape(f.value)))
+        fill_delta_sizes(t.deltas, sizes)
+        ops = [Operand(None, F.out, ("G", False))] + [Operand(None, f.labels, ("", False)) for f in t.factors]
+        r = eliminate(RawProduct(t.coef, ops, [(d[0], d[1]) for d in t.deltas], list(F.out) + list(inner)),
+                      F.inp, sizes)
+        recipe.append((r.coef, prepare(r, F.inp, sizes)))
+    _RECIPES[key] = recipe
+    if len(_RECIPES) > _CACHE_SIZE:
+        _RECIPES.popitem(last=False)
+    return recipe
+
+
+def derived_vjp(F: Factored, g: np.ndarray, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
+                dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """Σ_out g[out] · F[out, in]: the VJP the factored form implies, an array of ``in_shape``.
+
+    The result may be a read-only view (a broadcast constant, g reshaped): read it, never write into it.
+    """
+    dtype = np.result_type(g.dtype if dtype is None else dtype)
+    g = np.asarray(g, dtype=dtype)
+    total: Optional[np.ndarray] = np.reshape(g, in_shape) if F.flat else None
+    tied = []
+    for t, (coef, prep) in zip(F.terms, edge_recipe(F, out_shape, in_shape)):
+        values = [g] + [np.asarray(f.value, dtype=dtype) for f in t.factors]
+        if prep.pairs:  # a delta between two indices of the input: lands on a diagonal, below
+            tied.append((values, coef, prep))
+            continue
+        for k in prep.scalars:
+            coef *= float(values[k])
+        res = np.asarray(coef, dtype=dtype) if prep.comp is None else evaluate(values, coef, prep)
+        res = np.broadcast_to(res.reshape(prep.shape), in_shape)
+        total = res if total is None else total + res
+    if tied or total is None:
+        base = np.zeros(in_shape, dtype=dtype)
+        if total is not None:
+            base += total
+        for values, coef, prep in tied:
+            land(base, values, coef, prep, assign=False)
+        total = base
+    return total

@@ -1,0 +1,169 @@
+"""The contraction kernel: every einsum the package runs, as GEMMs on views.
+
+One kernel for every route. :func:`contract` executes an einsum equation along
+opt_einsum's path (planned once per equation and shapes, then cached); each
+pairwise step is :func:`pairwise`: shared labels summed as one matrix product
+(batched where a shared label is kept), no label summed as one broadcast
+multiply, written straight into ``out`` when given. Only a step that repeats a
+label inside one operand (a trace, a diagonal) goes to ``np.einsum``.
+
+>>> import numpy as np
+>>> a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+>>> np.array_equal(contract("ij,jk->ik", [a, b]), a @ b)
+True
+>>> pairwise("bij,bjk->bik", np.ones((5, 2, 3)), np.ones((5, 3, 4))).shape
+(5, 2, 4)
+"""
+from __future__ import annotations
+
+import math
+import string
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import opt_einsum as oe
+
+__all__ = ["TooManyIndices", "canonical", "Compiled", "compile_path", "contract", "pairwise"]
+
+# Matrix-vector steps up to this many entries run in numpy's own single-threaded loop: it is
+# memory-bound either way, and waking BLAS threads on a busy machine can cost milliseconds.
+SMALL_GEMV = 1 << 20
+
+
+class TooManyIndices(ValueError):
+    """An equation needs more distinct indices than numpy's einsum takes (52)."""
+
+
+def canonical(subs: Sequence[str], out: str) -> Tuple[str, Dict[str, str]]:
+    """The einsum equation with letters a, b, … in order of first appearance (output first).
+
+    >>> canonical(["xy", "yz"], "xz")[0]
+    'ac,cb->ab'
+    """
+    names: Dict[str, str] = {}
+    for c in out + "".join(subs):
+        if c not in names:
+            if len(names) == 52:
+                raise TooManyIndices("a product needs more than 52 distinct indices, more than numpy's einsum takes")
+            names[c] = string.ascii_letters[len(names)]
+    return ",".join("".join(names[c] for c in s) for s in subs) + "->" + "".join(names[c] for c in out), names
+
+
+@dataclass
+class Compiled:
+    """opt_einsum's pairwise order for one equation and shapes: ``(operand positions, step equation)``."""
+
+    steps: List[Tuple[Tuple[int, ...], str]]
+    flops: int
+    largest: int
+
+
+_CACHE: "OrderedDict[tuple, Compiled]" = OrderedDict()
+_CACHE_SIZE = 1024
+
+
+def compile_path(eq: str, shapes: Sequence[Tuple[int, ...]]) -> Compiled:
+    """opt_einsum's path for ``eq`` on ``shapes`` (cached by equation and shapes)."""
+    key = (eq, tuple(tuple(s) for s in shapes))
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    ins, out = eq.split("->")
+    size = {c: n for s, shape in zip(ins.split(","), shapes) for c, n in zip(s, shape)}
+    if len(shapes) == 1:
+        comp = Compiled([((0,), eq)], math.prod(shapes[0]), math.prod(size[c] for c in out))
+    else:
+        _, info = oe.contract_path(eq, *shapes, shapes=True, optimize="auto")
+        comp = Compiled([(tuple(inds), s) for inds, _, s, _, _ in info.contraction_list],
+                        int(info.opt_cost), int(info.largest_intermediate))
+    _CACHE[key] = comp
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return comp
+
+
+def contract(eq: str, arrays: Sequence[np.ndarray], out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Execute ``eq`` on ``arrays`` along the cached path; the last step may write straight into ``out``."""
+    comp = compile_path(eq, [a.shape for a in arrays])
+    pending = list(arrays)
+    for k, (take, step) in enumerate(comp.steps):
+        ops = [pending.pop(i) for i in take]  # opt_einsum's order: its step equation reads them so
+        last = k == len(comp.steps) - 1
+        pending.append(_step(step, ops, out if last else None))
+    res = pending[0]
+    if out is not None and res is not out:
+        out[...] = res
+        return out
+    return res
+
+
+def _step(eq: str, ops: List[np.ndarray], out: Optional[np.ndarray]) -> np.ndarray:
+    if len(ops) == 2:
+        return pairwise(eq, ops[0], ops[1], out)
+    src, dst = eq.split("->")
+    if len(ops) == 1 and sorted(src) == sorted(dst) and len(set(src)) == len(src):
+        return ops[0].transpose([src.index(c) for c in dst])
+    return np.einsum(eq, *ops)
+
+
+def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``a`` and ``b`` contracted as one (batched) matrix product on views, or one broadcast multiply.
+
+    The operands are viewed as (batch × free_a × summed) and (batch × summed ×
+    free_b); numpy copies only where those axes are not contiguous blocks. The
+    result is a view in the order of the output labels (``out`` is filled only
+    by a broadcast multiply; callers copy otherwise).
+    """
+    inputs, dst = eq.split("->")
+    sa, sb = inputs.split(",")
+    if len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(dst)) != len(dst):
+        return np.einsum(eq, a, b)  # a diagonal or trace inside one operand
+    a, sa = _presum(a, sa, sb + dst)
+    b, sb = _presum(b, sb, sa + dst)
+    shared = [c for c in sa if c in sb]
+    batch = [c for c in shared if c in dst]
+    summed = [c for c in shared if c not in dst]
+    if not summed:  # an outer or Hadamard product: a broadcast multiply in the output's order
+        va = _aligned(a, sa, dst)
+        vb = _aligned(b, sb, dst)
+        return np.multiply(va, vb, out=out) if out is not None and out.shape == np.broadcast_shapes(
+            va.shape, vb.shape) else va * vb
+    if not batch and list(dst) == [c for c in sb if c not in sa] + [c for c in sa if c not in sb]:
+        a, b, sa, sb = b, a, sb, sa  # the product then comes out in the output's order
+    fa = [c for c in sa if c not in sb]
+    fb = [c for c in sb if c not in sa]
+    dims = {c: n for s, t in ((sa, a), (sb, b)) for c, n in zip(s, t.shape)}
+    nb, m, k, n = (math.prod(dims[c] for c in g) for g in (batch, fa, summed, fb))
+    A = a.transpose([sa.index(c) for c in batch + fa + summed]).reshape(nb, m, k)
+    B = b.transpose([sb.index(c) for c in batch + summed + fb]).reshape(nb, k, n)
+    if nb == 1:
+        A, B = A[0], B[0]
+        if n == 1:  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
+            R = np.einsum("ij,j->i", A, B[:, 0]) if A.size <= SMALL_GEMV else np.dot(A, B[:, 0])
+        elif m == 1:
+            R = np.einsum("i,ij->j", A[0], B) if B.size <= SMALL_GEMV else np.dot(A[0], B)
+        else:
+            R = np.matmul(A, B)
+    else:
+        R = np.matmul(A, B)
+    have = batch + fa + fb
+    R = R.reshape([dims[c] for c in have])
+    return R.transpose([have.index(c) for c in dst])
+
+
+def _presum(x: np.ndarray, s: str, elsewhere: str) -> Tuple[np.ndarray, str]:
+    """Sum away the labels of ``x`` that appear nowhere else (not in the other operand, not in the output)."""
+    lone = tuple(k for k, c in enumerate(s) if c not in elsewhere)
+    if not lone:
+        return x, s
+    return x.sum(axis=lone), "".join(c for k, c in enumerate(s) if k not in lone)
+
+
+def _aligned(x: np.ndarray, s: str, dst: str) -> np.ndarray:
+    """``x`` (labels ``s``, all in ``dst``) as a view broadcastable to ``dst``'s axes."""
+    perm = sorted(range(len(s)), key=lambda k: dst.index(s[k]))
+    v = x.transpose(perm)
+    return v.reshape([x.shape[s.index(c)] if c in s else 1 for c in dst])

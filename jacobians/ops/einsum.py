@@ -1,0 +1,531 @@
+"""The einsum family: one rule for every linear and multilinear op.
+
+    Y[out] = scale · Σ_(labels not in out) Π_m X_m[s_m]
+
+The Jacobian w.r.t. operand k is itself a form: the other operands as factors,
+one delta per axis of X_k tying its label to the input index,
+
+    dY[out]/dX_k[p...] = scale · Π_(m≠k) X_m[s_m] · Π_a δ(s_k[a], p_a),
+
+and its VJP is an einsum with X_k's subscripts as output (``G[out], X_m[s_m] ->
+X_k[s_k]``); where X_k repeats a label (``ii->``) the result lands on a diagonal
+through a strided view (numpy's einsum cannot write ``i->ii``), and a label only
+X_k has is a broadcast.
+
+matmul (with numpy's batched semantics), transpose, sum, mean, trace, outer,
+inner, dot, vdot, tensordot and diagonal are einsum specs: each keeps its numpy
+name as its node's op name, and shares this one form and this one VJP.
+
+>>> import numpy as np, jacobians as jx
+>>> A = jx.var(np.arange(4.0).reshape(2, 2), name="A")
+>>> t = jx.einsum("ii->", A)                       # the trace
+>>> float(t.value), jx.grad(t, A).tolist()
+(3.0, [[1.0, 0.0], [0.0, 1.0]])
+"""
+from __future__ import annotations
+
+import math
+import string
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..form import Factor, Factored, Product
+from ..kernel import contract
+from ..node import Node
+from ..registry import Op, apply, register
+from ..scatter import tied_view
+from ._rules import normalize_axes
+
+__all__ = ["einsum", "matmul", "transpose", "sum", "mean", "trace", "outer", "inner", "dot", "vdot", "tensordot",
+           "diagonal", "parse_einsum"]
+
+Shape = Tuple[int, ...]
+_LETTERS = string.ascii_letters
+
+
+# ------------------------------------------------------------------ the grammar
+def _split(eq: str) -> Tuple[List[str], str]:
+    ins, out = eq.split("->")
+    return ins.split(","), out
+
+
+def parse_einsum(subscripts: str, shapes: Sequence[Shape], name: str = "einsum") -> str:
+    """numpy's einsum grammar made explicit: one letter per axis, ``...`` expanded, output written out.
+
+    A label of length 1 in one operand and n in another broadcasts (as numpy
+    does): that operand's axis gets a label of its own. Errors name the op,
+    the subscripts and the shapes.
+
+    >>> parse_einsum("ij,jk", [(2, 3), (3, 4)])
+    'ij,jk->ik'
+    >>> parse_einsum("...ij,...jk->...ik", [(5, 2, 3), (3, 4)])
+    'aij,jk->aik'
+    >>> parse_einsum("ij,jk->ik", [(2, 3), (4, 5)])
+    Traceback (most recent call last):
+    ...
+    ValueError: einsum 'ij,jk->ik': label j has lengths 3 and 4 in operands of shapes (2, 3), (4, 5); ...
+    """
+    if not isinstance(subscripts, str):
+        raise TypeError(f"{name}: subscripts must be a string such as 'ij,jk->ik', got {type(subscripts).__name__}")
+    spec = subscripts.replace(" ", "")
+    shapes = [tuple(int(n) for n in s) for s in shapes]
+    where = f"{name} {subscripts!r}"
+    got = ", ".join(str(s) for s in shapes)
+    if spec.count("->") > 1:
+        raise ValueError(f"{where}: more than one '->'")
+    ins_text, arrow, out_text = spec.partition("->")
+    ins = ins_text.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"{where}: {len(ins)} operand subscripts but {len(shapes)} operands; give one "
+                         "comma-separated subscript per operand")
+    for s in ins + ([out_text] if arrow else []):
+        bad = [c for c in s.replace("...", "") if c not in _LETTERS]
+        if bad or s.count("...") > 1:
+            raise ValueError(f"{where}: subscripts use letters a-z, A-Z and at most one '...' per operand, got {s!r}")
+    used = set(spec)
+    spare = iter(c for c in _LETTERS if c not in used)
+
+    def fresh() -> str:
+        try:
+            return next(spare)
+        except StopIteration:
+            raise ValueError(f"{where}: more than 52 distinct axes; numpy's einsum takes 52 labels at most") from None
+
+    # the ellipsis axes, right-aligned across operands
+    n_ell = []
+    for s, shape in zip(ins, shapes):
+        explicit = len(s.replace("...", ""))
+        if ("..." in s and len(shape) < explicit) or ("..." not in s and len(shape) != explicit):
+            raise ValueError(f"{where}: subscripts {s!r} do not fit an operand of shape {shape} ({len(shape)} axes); "
+                             "give one letter per axis, or '...' for the leading ones")
+        n_ell.append(len(shape) - explicit if "..." in s else 0)
+    E = max(n_ell, default=0)
+    ell = [fresh() for _ in range(E)]
+    ell_size = [1] * E
+    for s, shape, n in zip(ins, shapes, n_ell):
+        start = s.index("...") if "..." in s else 0
+        for a in range(n):
+            k = E - n + a
+            d = shape[start + a]
+            if d != 1:
+                if ell_size[k] not in (1, d):
+                    raise ValueError(f"{where}: the '...' axes of operands of shapes {got} do not broadcast")
+                ell_size[k] = d
+    sizes: Dict[str, int] = dict(zip(ell, ell_size))
+    expanded: List[str] = []
+    for s, shape, n in zip(ins, shapes, n_ell):
+        labels = []
+        head, _, tail = s.partition("...") if "..." in s else ("", "", s)
+        labels += list(head)
+        labels += ell[E - n:] if "..." in s else []
+        labels += list(tail)
+        expanded.append(labels)
+    # sizes of the letters; a length-1 axis against a longer one is a broadcast
+    for labels, shape in zip(expanded, shapes):
+        for c, d in zip(labels, shape):
+            if d != 1 and sizes.get(c, 1) not in (1, d):
+                others = [sh[lab.index(c)] for lab, sh in zip(expanded, shapes) if c in lab]
+                raise ValueError(
+                    f"{where}: label {c} has lengths {' and '.join(str(o) for o in dict.fromkeys(others))} in operands "
+                    f"of shapes {got}; a label repeated across or within operands must have one length (or 1, "
+                    "which broadcasts)")
+            if d != 1 or c not in sizes:
+                sizes[c] = d
+    final = []
+    for labels, shape in zip(expanded, shapes):
+        final.append("".join(fresh() if d == 1 and sizes[c] != 1 else c for c, d in zip(labels, shape)))
+    if arrow:
+        if "..." not in out_text and E and max(ell_size) > 0 and any(n_ell):
+            raise ValueError(f"{where}: the operands have '...' axes but the output has no '...'; write it "
+                             "in the output (e.g. '...ij->...i') or sum them explicitly")
+        head, _, tail = out_text.partition("...")
+        out = head + ("".join(ell) if "..." in out_text else "") + tail
+        if len(set(out)) != len(out):
+            raise ValueError(f"{where}: the output repeats a label ({out_text!r}); numpy's einsum cannot write "
+                             "a diagonal: use jx.diagonal on the result's input instead")
+        missing = [c for c in out if c not in "".join(final) and c not in ell]
+        if missing:
+            raise ValueError(f"{where}: output label(s) {', '.join(missing)} appear in no operand")
+    else:  # implicit: the '...' axes, then the letters that appear once, in alphabetical order
+        counts: Dict[str, int] = {}
+        for s in ins:
+            for c in s.replace("...", ""):
+                counts[c] = counts.get(c, 0) + 1
+        out = "".join(ell) + "".join(sorted(c for c, k in counts.items() if k == 1))
+    return ",".join(final) + "->" + out
+
+
+def _sizes(eq: str, shapes: Sequence[Shape]) -> Dict[str, int]:
+    ins, _ = _split(eq)
+    return {c: d for s, shape in zip(ins, shapes) for c, d in zip(s, shape)}
+
+
+# ------------------------------------------------------------------ the rules
+def _shape(*shapes: Shape, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Shape:
+    ins, out = _split(eq)
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum {eq!r}: takes {len(ins)} operands, got {len(shapes)}")
+    sizes = _sizes(eq, shapes)
+    core = [sizes[c] for c in out]
+    for k in sorted(ones):
+        core.insert(k, 1)
+    return tuple(core)
+
+
+def _forward(*xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
+    y = contract(eq, list(xs))
+    y = y * scale if scale != 1.0 else np.array(y, copy=True)
+    return np.reshape(y, _shape(*(x.shape for x in xs), eq=eq, ones=ones))
+
+
+def _input_letters(eq: str, n: int) -> str:
+    """Letters for the input axes of a form: never one of the equation's own."""
+    taken = set(eq)
+    pool = [c for c in "pqrstuvwxyz" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "abcdefghijklmno" if c not in taken]
+    pool += [chr(0x3B1 + k) for k in range(24)]  # Greek, past the 52 letters
+    return "".join(pool[:n])
+
+
+def _form(k: int, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Factored:
+    # dY[out]/dX_k[p...] = scale · Π_(m≠k) X_m[s_m] · Π_a δ(s_k[a], p_a)
+    ins, out = _split(eq)
+    inp = _input_letters(eq, xs[k].ndim)
+    outl = list(out)
+    for pos in sorted(ones):  # a kept length-1 axis: a label of its own, in no factor (a broadcast)
+        outl.insert(pos, _input_letters(eq + inp + "".join(outl), 1))
+    factors = tuple(Factor(x, s, "{x%d}" % m) for m, (s, x) in enumerate(zip(ins, xs)) if m != k)
+    deltas = tuple(c + p for c, p in zip(ins[k], inp))
+    return Factored("".join(outl), inp, (Product(factors, deltas, float(scale)),))
+
+
+def _vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0,
+         ones: Tuple[int, ...] = ()) -> np.ndarray:
+    # dl/dX_k = einsum(G[out], X_m[s_m] (m≠k) -> X_k[s_k]), diag-embedded where s_k repeats a label
+    ins, out = _split(eq)
+    sizes = _sizes(eq, [x.shape for x in xs])
+    g = np.reshape(g, [sizes[c] for c in out])
+    sk = ins[k]
+    uniq = "".join(dict.fromkeys(sk))
+    subs = [out] + [s for m, s in enumerate(ins) if m != k]
+    ops = [g] + [x for m, x in enumerate(xs) if m != k]
+    present = set("".join(subs))
+    want = "".join(c for c in uniq if c in present)
+    r = contract(",".join(subs) + "->" + want, ops)
+    if scale != 1.0:
+        r = r * scale
+    # labels only X_k has: the gradient is constant along them
+    r = np.broadcast_to(r.reshape([sizes[c] if c in want else 1 for c in uniq]), [sizes[c] for c in uniq])
+    if len(uniq) == len(sk):
+        return np.asarray(r.transpose([uniq.index(c) for c in sk]), order="C")
+    res = np.zeros(xs[k].shape, dtype=np.result_type(g.dtype, xs[k].dtype))
+    first = {c: sk.index(c) for c in uniq}
+    ties = [(first[c], a) for a, c in enumerate(sk) if a != first[c]]
+    kept = [a for a in range(len(sk)) if a not in {d for _, d in ties}]
+    tied_view(res, ties)[...] = r.transpose([uniq.index(sk[a]) for a in kept])
+    return res
+
+
+def _family(name: str, example: Tuple[Shape, ...], eq: str) -> Op:
+    return register(Op(name, _forward, _shape, forms=_form, vjps=_vjp, params=("eq", "scale", "ones"),
+                       example=example, example_params={"eq": eq}))
+
+
+_EINSUM = _family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")
+_MATMUL = _family("matmul", ((3, 4), (4, 2)), "ik,kj->ij")
+_TRANSPOSE = _family("transpose", ((2, 3),), "ij->ji")
+_SUM = _family("sum", ((2, 3),), "ij->j")
+_MEAN = _family("mean", ((2, 3),), "ij->j")
+_TRACE = _family("trace", ((3, 3),), "ii->")
+_OUTER = _family("outer", ((2,), (3,)), "i,j->ij")
+_INNER = _family("inner", ((2, 3), (4, 3)), "ik,jk->ij")
+_DOT = _family("dot", ((2, 3), (3,)), "ij,j->i")
+_VDOT = _family("vdot", ((3,), (3,)), "i,i->")
+_TENSORDOT = _family("tensordot", ((2, 3), (3, 4)), "ij,jk->ik")
+_DIAGONAL = _family("diagonal", ((3, 3),), "ii->i")
+
+
+def _node_shape(x: Any) -> Shape:
+    return x.shape if isinstance(x, Node) else np.shape(x)
+
+
+def _spec(op: Op, eq: str, *operands: Any, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Node:
+    return apply(op, *operands, eq=eq, scale=float(scale), ones=tuple(ones))
+
+
+# ------------------------------------------------------------------ public functions
+def einsum(subscripts: str, *operands: Any) -> Node:
+    """numpy's ``einsum`` on nodes, with its whole grammar (implicit output, repeated labels, ``...``).
+
+    dY[out]/dX_k[p...] = Π_(m≠k) X_m[s_m] · Π_a δ(s_k[a], p_a)
+
+    >>> import numpy as np, jacobians as jx
+    >>> X = jx.var(np.arange(6.0).reshape(2, 3), name="X")
+    >>> W = jx.var(np.ones((3, 4)), name="W")
+    >>> Y = jx.einsum("ij,jk->ik", X, W)
+    >>> Y.shape, jx.jacobian(Y, W).shape
+    ((2, 4), (2, 4, 3, 4))
+    >>> print(jx.derive(Y, W, names={Y: "Y"}))
+    Σ G·dY/dW = Xᵀ G
+      cb,ca->ab  (G, X)  =  Xᵀ G
+    """
+    if not operands:
+        raise ValueError(f"einsum {subscripts!r}: no operands; pass one array or node per subscript")
+    eq = parse_einsum(subscripts, [_node_shape(x) for x in operands])
+    return _spec(_EINSUM, eq, *operands)
+
+
+def matmul(a: Any, b: Any) -> Node:
+    """Matrix product ``a @ b`` with numpy's semantics: vectors, matrices and stacks ``(..., n, k) @ (..., k, m)``.
+
+    dY[i,j]/dA[p,q] = δ_ip B[q,j] ;  dY[i,j]/dB[p,q] = A[i,p] δ_qj   (batch axes: one δ each)
+
+    >>> import numpy as np, jacobians as jx
+    >>> W = jx.var(np.ones((2, 3)), name="W")
+    >>> X = np.arange(12.0).reshape(3, 4)
+    >>> J = jx.jacobian(W @ X, W)        # a 4-tensor: out (2, 4) + in (2, 3)
+    >>> J.shape, float(J[0, 1, 0, 2]), float(J[1, 1, 0, 2])  # δ_ca X[b,d]: X[2,1], then 0
+    ((2, 4, 2, 3), 9.0, 0.0)
+    >>> (jx.var(np.ones((5, 2, 3))) @ np.ones((3, 4))).shape      # a stack of 5 products
+    (5, 2, 4)
+    """
+    sa, sb = _node_shape(a), _node_shape(b)
+    if not sa or not sb:
+        raise ValueError(f"matmul: shapes {sa} @ {sb}: matmul needs arrays of at least one axis; "
+                         "for a scalar factor use * (jx.multiply)")
+    k_a, k_b = sa[-1], (sb[0] if len(sb) == 1 else sb[-2])
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {sa} @ {sb} do not match: the last axis of the left ({k_a}) must equal "
+            f"the {'only' if len(sb) == 1 else 'second-to-last'} axis of the right ({k_b}); did you mean a transpose (.T)?")
+    if len(sa) == 1 and len(sb) == 1:
+        spec = "k,k->"
+    elif len(sa) == 1:
+        spec = "k,...kj->...j"
+    elif len(sb) == 1:
+        spec = "...ik,k->...i"
+    else:
+        spec = "...ik,...kj->...ij"
+    try:
+        eq = parse_einsum(spec, [sa, sb], "matmul")
+    except ValueError:
+        raise ValueError(f"matmul: shapes {sa} @ {sb}: the batch axes {sa[:-2]} and {sb[:-2]} do not broadcast "
+                         "(numpy rules: trailing axes must match or be 1)") from None
+    return _spec(_MATMUL, eq, a, b)
+
+
+def transpose(x: Any, axes: Optional[Sequence[int]] = None) -> Node:
+    """Permute axes (default: reverse them, like ``.T``).
+
+    dY[i,j]/dX[p,q] = δ_iq δ_jp for a matrix
+
+    >>> import numpy as np, jacobians as jx
+    >>> X = jx.var(np.zeros((2, 3)))
+    >>> jx.transpose(X).shape, jx.jacobian(X.T, X).shape
+    ((3, 2), (3, 2, 2, 3))
+    """
+    n = len(_node_shape(x))
+    perm = tuple(reversed(range(n))) if axes is None else tuple(int(a) % max(n, 1) for a in axes)
+    if sorted(perm) != list(range(n)):
+        raise ValueError(f"transpose: axes {tuple(axes or ())} are not a permutation of the {n} axes of shape "
+                         f"{_node_shape(x)}")
+    s = _LETTERS[:n]
+    return _spec(_TRANSPOSE, s + "->" + "".join(s[a] for a in perm), x)
+
+
+def _reduce(op: Op, name: str, x: Any, axis: Any, keepdims: bool, mean: bool) -> Node:
+    shape = _node_shape(x)
+    axes = normalize_axes(name, len(shape), axis)
+    s = _LETTERS[:len(shape)]
+    out = "".join(c for k, c in enumerate(s) if k not in axes)
+    count = math.prod(shape[a] for a in axes)
+    if mean and count == 0:
+        raise ValueError(f"{name}: the mean over axes {axes} of an array of shape {shape} has no entries")
+    scale = 1.0 / count if mean else 1.0
+    return _spec(op, s + "->" + out, x, scale=scale, ones=axes if keepdims else ())
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Sum over ``axis`` (None: every axis; an int or a tuple), like ``np.sum``.
+
+    dY[k]/dX[j] = δ(k = j without the summed axes)
+
+    >>> import numpy as np, jacobians as jx
+    >>> X = jx.var(np.ones((2, 3)))
+    >>> jx.sum(X, axis=0).shape, jx.jacobian(jx.sum(X, axis=0), X)[1].tolist()
+    ((3,), [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    """
+    return _reduce(_SUM, "sum", x, axis, keepdims, mean=False)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Node:
+    """Mean over ``axis`` (None: every axis; an int or a tuple), like ``np.mean``.
+
+    >>> import numpy as np, jacobians as jx
+    >>> X = jx.var(np.ones((2, 2)))
+    >>> jx.grad(jx.mean(X), X).tolist()
+    [[0.25, 0.25], [0.25, 0.25]]
+    """
+    return _reduce(_MEAN, "mean", x, axis, keepdims, mean=True)
+
+
+def trace(a: Any) -> Node:
+    """Trace of a matrix, or of each matrix in a stack (over the last two axes, as ``numpy.linalg.trace``).
+
+    dy/dA[p,q] = δ_pq
+
+    >>> import numpy as np, jacobians as jx
+    >>> A = jx.var(np.ones((2, 2)))
+    >>> jx.grad(jx.trace(A), A).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    s = _node_shape(a)
+    if len(s) < 2:
+        raise ValueError(f"trace: needs a matrix (or a stack of them, (..., n, m)), got shape {s}")
+    eq, consts = _diagonal_spec(s, 0, -2, -1, keep=False)
+    return _spec(_TRACE, eq, a, *consts)
+
+
+def outer(a: Any, b: Any) -> Node:
+    """Outer product of two vectors, like ``np.outer`` (other shapes are flattened first).
+
+    >>> import jacobians as jx
+    >>> jx.outer(jx.var([1.0, 2.0]), [3.0, 4.0, 5.0]).value.tolist()
+    [[3.0, 4.0, 5.0], [6.0, 8.0, 10.0]]
+    """
+    from .shape import reshape
+
+    a, b = (x if len(_node_shape(x)) == 1 else reshape(x, (-1,)) for x in (a, b))
+    return _spec(_OUTER, "i,j->ij", a, b)
+
+
+def _product_spec(name: str, sa: Shape, sb: Shape, ka: Sequence[int], kb: Sequence[int]) -> str:
+    """Subscripts summing axes ``ka`` of a against ``kb`` of b; the rest of a, then the rest of b."""
+    for i, j in zip(ka, kb):
+        if sa[i] != sb[j]:
+            raise ValueError(f"{name}: shapes {sa} and {sb} do not match: axis {i} of the first has length "
+                             f"{sa[i]}, axis {j} of the second {sb[j]}")
+    la = list(_LETTERS[:len(sa)])
+    lb = list(_LETTERS[len(sa):len(sa) + len(sb)])
+    for i, j in zip(ka, kb):
+        lb[j] = la[i]
+    out = [c for k, c in enumerate(la) if k not in ka] + [c for k, c in enumerate(lb) if k not in kb]
+    return "".join(la) + "," + "".join(lb) + "->" + "".join(out)
+
+
+def _scalar_product(name: str, a: Any, b: Any) -> Optional[Node]:
+    if len(_node_shape(a)) == 0 or len(_node_shape(b)) == 0:
+        from .arithmetic import multiply
+
+        return multiply(a, b)
+    return None
+
+
+def inner(a: Any, b: Any) -> Node:
+    """Inner product over the last axes, like ``np.inner``: shape ``a.shape[:-1] + b.shape[:-1]``.
+
+    >>> import jacobians as jx
+    >>> float(jx.inner(jx.var([1.0, 2.0]), [3.0, 4.0]).value)
+    11.0
+    """
+    scalar = _scalar_product("inner", a, b)
+    if scalar is not None:
+        return scalar
+    sa, sb = _node_shape(a), _node_shape(b)
+    return _spec(_INNER, _product_spec("inner", sa, sb, [len(sa) - 1], [len(sb) - 1]), a, b)
+
+
+def dot(a: Any, b: Any) -> Node:
+    """``np.dot``: inner product of vectors, matrix product, and the sum over a's last and b's second-to-last axis.
+
+    >>> import numpy as np, jacobians as jx
+    >>> jx.dot(jx.var(np.eye(2)), [1.0, 2.0]).value.tolist()
+    [1.0, 2.0]
+    """
+    scalar = _scalar_product("dot", a, b)
+    if scalar is not None:
+        return scalar
+    sa, sb = _node_shape(a), _node_shape(b)
+    kb = 0 if len(sb) == 1 else len(sb) - 2
+    return _spec(_DOT, _product_spec("dot", sa, sb, [len(sa) - 1], [kb]), a, b)
+
+
+def vdot(a: Any, b: Any) -> Node:
+    """Σ a·b over every entry of two arrays of the same size, like ``np.vdot`` (real input).
+
+    >>> import jacobians as jx
+    >>> float(jx.vdot(jx.var([[1.0, 2.0]]), [[3.0, 4.0]]).value)
+    11.0
+    """
+    from .shape import reshape
+
+    sa, sb = _node_shape(a), _node_shape(b)
+    if math.prod(sa) != math.prod(sb):
+        raise ValueError(f"vdot: shapes {sa} and {sb} have different sizes; vdot needs as many entries in each")
+    a, b = (x if len(_node_shape(x)) == 1 else reshape(x, (-1,)) for x in (a, b))
+    return _spec(_VDOT, "i,i->", a, b)
+
+
+def tensordot(a: Any, b: Any, axes: Union[int, Sequence[Any]] = 2) -> Node:
+    """``np.tensordot``: sum the last ``axes`` axes of a against the first of b, or the listed pairs.
+
+    >>> import numpy as np, jacobians as jx
+    >>> jx.tensordot(jx.var(np.ones((2, 3))), np.ones((3, 4)), axes=1).shape
+    (2, 4)
+    """
+    sa, sb = _node_shape(a), _node_shape(b)
+    if np.ndim(axes) == 0:
+        n = int(axes)
+        if not 0 <= n <= min(len(sa), len(sb)):
+            raise ValueError(f"tensordot: axes={axes} is more than the axes of shapes {sa} and {sb}")
+        ka, kb = list(range(len(sa) - n, len(sa))), list(range(n))
+    else:
+        ka, kb = ([int(v)] if np.ndim(v) == 0 else [int(w) for w in v] for v in axes)
+        if len(ka) != len(kb):
+            raise ValueError(f"tensordot: axes {axes} pair {len(ka)} axes of a with {len(kb)} of b")
+        ka = [k % len(sa) for k in ka]
+        kb = [k % len(sb) for k in kb]
+    return _spec(_TENSORDOT, _product_spec("tensordot", sa, sb, ka, kb), a, b)
+
+
+def _diagonal_spec(s: Shape, offset: int, axis1: int, axis2: int, keep: bool) -> Tuple[str, List[np.ndarray]]:
+    """Subscripts (and constant selection matrices) that read the diagonal of axes axis1, axis2.
+
+    Square axes at offset 0: ``ii->i``. Otherwise the two axes are read through
+    constant 0/1 matrices E1[p,d] = [p = d + max(-offset, 0)], E2[q,d] = [q = d + max(offset, 0)]:
+    ``pq,pd,qd->d``. ``keep`` keeps the diagonal's axis last (diagonal), else it is summed (trace).
+    """
+    n = len(s)
+    a1, a2 = axis1 % n, axis2 % n
+    if a1 == a2:
+        raise ValueError(f"diagonal: axis1 and axis2 must differ, got {axis1} and {axis2} for shape {s}")
+    labels = list(_LETTERS[:n])
+    rest = "".join(c for k, c in enumerate(labels) if k not in (a1, a2))
+    if offset == 0 and s[a1] == s[a2]:
+        labels[a2] = labels[a1]
+        return "".join(labels) + "->" + rest + (labels[a1] if keep else ""), []
+    length = max(0, min(s[a1] - max(-offset, 0), s[a2] - max(offset, 0)))
+    d = np.arange(length)
+    e1, e2 = np.zeros((s[a1], length)), np.zeros((s[a2], length))
+    e1[d + max(-offset, 0), d] = 1.0
+    e2[d + max(offset, 0), d] = 1.0
+    p, q, k = labels[a1], labels[a2], _LETTERS[n]
+    return "".join(labels) + f",{p}{k},{q}{k}->" + rest + (k if keep else ""), [e1, e2]
+
+
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Node:
+    """The diagonal of ``a`` over ``axis1`` and ``axis2``, like ``np.diagonal`` (appended as the last axis).
+
+    With ``offset`` 0 on square axes this is ``ii->i``; otherwise the two axes are
+    read through constant 0/1 selection matrices, ``pq,pd,qd->d``.
+
+    >>> import numpy as np, jacobians as jx
+    >>> A = jx.var(np.arange(12.0).reshape(3, 4))
+    >>> jx.diagonal(A).value.tolist(), jx.diagonal(A, offset=1).value.tolist()
+    ([0.0, 5.0, 10.0], [1.0, 6.0, 11.0])
+    """
+    s = _node_shape(a)
+    if len(s) < 2:
+        raise ValueError(f"diagonal: needs at least two axes, got shape {s}")
+    eq, consts = _diagonal_spec(s, int(offset), int(axis1), int(axis2), keep=True)
+    return _spec(_DIAGONAL, eq, a, *consts)
