@@ -14,50 +14,68 @@ local or whole, is built here or by the chain rule from ones built here.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import memory
-from .elimination import Operand, RawProduct, eliminate, form_labels, land, prepare
+from .elimination import Operand, RawProduct, eliminate, form_labels, form_structure, land, prepare
 from .form import Factored, check_factored, fill_delta_sizes
 
-__all__ = ["materialize", "identity", "identity_into"]
+__all__ = ["materialize", "assemble", "identity", "identity_into"]
+
+Piece = Tuple[List[np.ndarray], float, Any, bool]  # (values, coef, prepared, tied)
+_RECIPES: Dict[tuple, list] = {}
+
+
+def assemble(shape: Tuple[int, ...], dtype: Any, pieces: Sequence[Piece], what: str,
+             flat: Optional[int] = None) -> np.ndarray:
+    """Σ pieces (plus δ(flat(out), flat(in)) when ``flat`` gives the output's size) written into one array.
+
+    A piece is ``(values, coef, prepared, tied)``. The first piece is assigned,
+    not added: into fresh memory when it covers every entry (no tie), else
+    into zeros; the others are added through their views.
+    """
+    order = sorted(range(len(pieces)), key=lambda k: pieces[k][3])  # untied first
+    fresh = bool(pieces) and not pieces[order[0]][3] and flat is None
+    J = memory.empty(shape, dtype, what) if fresh else memory.zeros(shape, dtype, what)
+    if flat is not None:
+        identity_into(J, flat)
+    for n, k in enumerate(order):
+        values, coef, prep, _ = pieces[k]
+        land(J, values, coef, prep, assign=n == 0 and flat is None)
+    return J
 
 
 def materialize(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], dtype: Any,
                 what: str = "jacobian") -> np.ndarray:
     """The dense Jacobian ``out_shape + in_shape`` that ``F`` describes (priced before it is allocated)."""
     shape = tuple(out_shape) + tuple(in_shape)
-    memory.check_bytes(shape, dtype, what)
-    check_factored(F, out_shape, in_shape, what)
-    free = F.out + F.inp
-    products = []
-    for t, inner in zip(F.terms, form_labels(F)):
-        sizes: Dict[str, int] = dict(zip(free, shape))
-        for f in t.factors:
-            sizes.update(zip(f.labels, np.shape(f.value)))
-        fill_delta_sizes(t.deltas, sizes)
-        r = eliminate(RawProduct(t.coef, [Operand(np.asarray(f.value), f.labels) for f in t.factors],
-                                 [(d[0], d[1]) for d in t.deltas], list(inner)), free, sizes)
-        products.append((r, prepare(r, free, sizes)))
-    first_untied = next((k for k, (r, _) in enumerate(products) if not r.ties), None)
-    fresh = first_untied is not None and not F.flat
-    J = np.empty(shape, dtype=dtype) if fresh else np.zeros(shape, dtype=dtype)
-    if F.flat:
-        identity_into(J, int(np.prod(out_shape)))
-    order = ([first_untied] if fresh else []) + [k for k in range(len(products)) if not (fresh and k == first_untied)]
-    for n, k in enumerate(order):
-        r, prep = products[k]
-        land(J, [np.asarray(o.value, dtype=dtype) for o in r.operands], r.coef, prep, assign=fresh and n == 0)
-    return J
+    key = (form_structure(F), shape)
+    recipe = _RECIPES.get(key)
+    if recipe is None:  # checked, eliminated and planned once per form structure and shape
+        check_factored(F, out_shape, in_shape, what)
+        free = F.out + F.inp
+        recipe = []
+        for t, inner in zip(F.terms, form_labels(F)):
+            sizes: Dict[str, int] = dict(zip(free, shape))
+            for f in t.factors:
+                sizes.update(zip(f.labels, np.shape(f.value)))
+            fill_delta_sizes(t.deltas, sizes)
+            r = eliminate(RawProduct(t.coef, [Operand(None, f.labels) for f in t.factors],
+                                     [(d[0], d[1]) for d in t.deltas], list(inner)), free, sizes)
+            recipe.append((r.coef, prepare(r, free, sizes), bool(r.ties)))
+        _RECIPES[key] = recipe
+        if len(_RECIPES) > 1024:
+            _RECIPES.pop(next(iter(_RECIPES)))
+    pieces = [([np.asarray(f.value, dtype=dtype) for f in t.factors], coef, prep, tied)
+              for t, (coef, prep, tied) in zip(F.terms, recipe)]
+    return assemble(shape, dtype, pieces, what, flat=int(np.prod(out_shape)) if F.flat else None)
 
 
 def identity_into(J: np.ndarray, n: int) -> None:
     """Add ones on the diagonal of J matricized as (n × n)."""
     J.reshape(n, -1)[np.arange(n), np.arange(n)] += 1
-
-
 def identity(shape: Tuple[int, ...], dtype: Any, what: str = "jacobian") -> np.ndarray:
     """dx/dx: the identity of x's shape, ``shape + shape``."""
     J = memory.zeros(tuple(shape) + tuple(shape), dtype, what)

@@ -34,7 +34,7 @@ from .kernel import Compiled, canonical, compile_path, contract
 from .scatter import tied_view
 
 __all__ = ["Sym", "Operand", "RawProduct", "Reduced", "Prepared", "eliminate", "prepare", "land", "evaluate",
-           "edge_recipe", "derived_vjp", "form_labels"]
+           "edge_recipe", "derived_vjp", "form_labels", "form_structure"]
 
 Sym = Tuple[str, bool]  # (display name, transposed)
 
@@ -198,7 +198,8 @@ _RECIPES: "OrderedDict[tuple, List[Tuple[float, Prepared]]]" = OrderedDict()
 _CACHE_SIZE = 1024
 
 
-def _structure(F: Factored) -> tuple:
+def form_structure(F: Factored) -> tuple:
+    """What a form's elimination depends on: its labels, deltas, coefficients and factor shapes (not values)."""
     return (F.out, F.inp, F.flat, tuple((t.coef, t.deltas, tuple((f.labels, np.shape(f.value)) for f in t.factors))
                                         for t in F.terms))
 
@@ -210,7 +211,7 @@ def edge_recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ..
     Each entry is ``(coefficient, preparation)`` with the cotangent G as operand 0
     and the term's factors after it.
     """
-    key = (_structure(F), tuple(out_shape), tuple(in_shape))
+    key = (form_structure(F), tuple(out_shape), tuple(in_shape))
     hit = _RECIPES.get(key)
     if hit is not None:
         return hit

@@ -39,9 +39,9 @@ import numpy as np
 from . import memory
 from .chain_rule import ORDERS, Order
 from .chain_rule import plan as dense_plan
-from .dense import identity
+from .dense import assemble, identity
 from .elimination import (Operand, Prepared, RawProduct, Reduced, derived_vjp, edge_recipe, eliminate, form_labels,
-                          land, prepare)
+                          prepare)
 from .form import Factor, Factored, Product, check_factored, fill_delta_sizes
 from .graph import between, edges
 from .kernel import TooManyIndices
@@ -258,13 +258,8 @@ class FactoredPlan:
                 memory.check_bytes((self.largest_intermediate,), y.dtype, what)
             return self._sweep()
         memory.check_bytes((max(math.prod(shape), self.largest_intermediate),), y.dtype, what)
-        order = sorted(range(len(self.products)), key=lambda k: bool(self.products[k].ties))
-        fresh = not self.products[order[0]].ties  # an untied product can fill J first
-        J = np.empty(shape, dtype=y.dtype) if fresh else np.zeros(shape, dtype=y.dtype)
-        for n, k in enumerate(order):
-            r = self.products[k]
-            land(J, [o.value for o in r.operands], r.coef, self.prepared[k], assign=fresh and n == 0)
-        return J
+        return assemble(shape, y.dtype, [([o.value for o in r.operands], r.coef, prep, bool(r.ties))
+                                         for r, prep in zip(self.products, self.prepared)], what)
 
     def _sweep(self) -> np.ndarray:
         y, x = self.y, self.x

@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = [
     "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_bytes",
-    "check_plan", "zeros", "DEFAULT_FRACTION",
+    "check_plan", "zeros", "empty", "DEFAULT_FRACTION",
 ]
 
 DEFAULT_FRACTION = 0.25  # of physical memory (or of the cgroup limit, if smaller)
@@ -200,6 +200,12 @@ def zeros(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:
     """
     check_bytes(shape, dtype, what)
     return np.zeros(tuple(shape), dtype=dtype)
+
+
+def empty(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:
+    """An uninitialized C-ordered array (every entry is written next), after the memory guard has priced it."""
+    check_bytes(shape, dtype, what)
+    return np.empty(tuple(shape), dtype=dtype)
 
 
 def check_plan(plan: Any) -> int:

@@ -20,7 +20,7 @@ from typing import Sequence, Tuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["tied_view", "broadcast_ties"]
+__all__ = ["tied_view"]
 
 
 def tied_view(J: np.ndarray, ties: Sequence[Tuple[int, int]]) -> np.ndarray:
@@ -41,27 +41,3 @@ def tied_view(J: np.ndarray, ties: Sequence[Tuple[int, int]]) -> np.ndarray:
         dropped.add(drop)
     axes = [k for k in range(J.ndim) if k not in dropped]
     return as_strided(J, shape=[shape[k] for k in axes], strides=[strides[k] for k in axes], writeable=True)
-
-
-def broadcast_ties(out_shape: Tuple[int, ...], in_shape: Tuple[int, ...]) -> list:
-    """Ties of an elementwise op whose input of ``in_shape`` broadcasts to ``out_shape``.
-
-    Output axis k is tied to the aligned input axis when that axis is not a
-    broadcast (length-1) axis. Input axes of length 1 that were broadcast
-    stay free (length 1), so the view has shape ``out_shape + (1,)*m``.
-
-    >>> broadcast_ties((4, 3), (3,))
-    [(1, 2)]
-    >>> broadcast_ties((4, 3), (4, 1))
-    [(0, 2)]
-    """
-    n_out = len(out_shape)
-    offset = n_out - len(in_shape)
-    ties = []
-    for a, length in enumerate(in_shape):
-        k = a + offset
-        if length == out_shape[k] and length != 1:
-            ties.append((k, n_out + a))
-        elif length == 1 and out_shape[k] == 1:
-            ties.append((k, n_out + a))
-    return ties

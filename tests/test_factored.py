@@ -376,3 +376,19 @@ def test_compare_has_a_fourth_row():
     assert "factored" not in three.results and "not requested" in str(three)
     with pytest.raises(ValueError, match="not among explicit, vjp, numeric, factored"):
         jx.compare(jx.fro(Y), X, routes=["magic"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_derived_vjp_equals_the_hand_written_vjp(case):
+    """The VJP that delta elimination reads off each form, against the op's own hand-written VJP."""
+    from jacobians.elimination import derived_vjp
+
+    leaves = _leaves(case)
+    y = case.call(*leaves)
+    values = [p.value for p in y.parents]
+    g = np.random.default_rng(3).standard_normal(y.shape)
+    for i, v in enumerate(values):
+        F = y.op.form(i, y.value, *values, **y.params)
+        hand = y.op.vjp(i, g, y.value, *values, **y.params)
+        np.testing.assert_allclose(derived_vjp(F, g, y.shape, v.shape), np.reshape(hand, v.shape),
+                                   rtol=1e-10, atol=1e-12)

@@ -16,7 +16,8 @@ import numpy as np
 
 import jacobians as jx
 
-from ..explain import index_form, vec_form
+from ..index_form import index_form
+from ..vec_forms import vec_form
 from . import DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "chain"

@@ -20,7 +20,7 @@ import numpy as np
 
 import jacobians as jx
 
-from ..explain import index_form
+from ..index_form import index_form
 from . import DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "mlp"

@@ -24,6 +24,7 @@ name as its node's op name, and shares this one form and this one VJP.
 """
 from __future__ import annotations
 
+import functools
 import math
 import string
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -179,6 +180,7 @@ def _forward(*xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...]
     return np.reshape(y, _shape(*(x.shape for x in xs), eq=eq, ones=ones))
 
 
+@functools.lru_cache(maxsize=1024)
 def _input_letters(eq: str, n: int) -> str:
     """Letters for the input axes of a form: never one of the equation's own."""
     taken = set(eq)
