@@ -7,7 +7,7 @@ Kronecker product when its factors and deltas split into one group on the axis
 pair (i, p) and one on (j, q): ``δ_ip B_qj`` is ``I ⊗ Bᵀ``. Textbooks
 (Magnus–Neudecker) stack *columns*, ``vec(A) = A.ravel(order="F")``, where the
 same Jacobian is ``Bᵀ ⊗ I``: the factors of every Kronecker product swap places.
-Besides the Kronecker products: the elementwise diagonal ``diag(vec(F))``, the
+Besides Kronecker products: the elementwise diagonal ``diag(vec(F))``, the
 commutation matrix of a transpose, and the row vector ``vec(F)ᵀ`` of a scalar.
 
 Each form carries the matrix built from its own pieces with ``np.kron``, so
@@ -26,7 +26,8 @@ from typing import List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .index_form import IndexFactor, IndexForm, IndexTerm, coef_text, index_form
+from .form import Factor, Product
+from .index_form import IndexForm, coef_text, index_form
 from .latex import mark, plain
 from .names import flip, sym_text
 from .node import Node
@@ -61,142 +62,124 @@ class VecForm:
         return plain(self.col_major)
 
 
-# A group: (text, matrix-builder) for the block on one axis pair (o, p); o or p may be "" (a vector side).
-Group = Tuple[str, object]
+Piece = Tuple[str, np.ndarray]  # a matrix's text and value
 
 
-def _name(f: IndexFactor, transposed: bool) -> str:
-    return mark(sym_text(flip(f.sym) if transposed else f.sym))
+def _named(f: Factor, transposed: bool = False, wrap: bool = True) -> str:
+    return mark(sym_text(flip((f.name, False)) if transposed else (f.name, False)), wrap)
 
 
-def _group(items: List[object], o: str, p: str, sizes) -> Optional[Tuple[str, np.ndarray]]:
-    """The matrix on axis pair (o, p) that the items (deltas and factors) make, with its text; None if none."""
-    m, n = sizes.get(o, 1) if o else 1, sizes.get(p, 1) if p else 1
+def _group(items: List[object], o: str, p: str, sizes) -> Optional[Piece]:
+    """The block on axis pair (o, p) that the items (deltas, factors) make; o or p "" for a vector side."""
+    m, n = sizes.get(o, 1), sizes.get(p, 1)
     if not items:
-        if o and p:
-            return None
-        if o:
-            return f"1_{m}", np.ones((m, 1))
-        return (f"1_{n}ᵀ", np.ones((1, n))) if p else ("", np.ones((1, 1)))
+        return None if o and p else (f"1_{m}", np.ones((m, 1))) if o else (f"1_{n}ᵀ", np.ones((1, n))) if p \
+            else ("", np.ones((1, 1)))
     if len(items) != 1:
         return None
-    it = items[0]
-    if isinstance(it, tuple):  # a delta
+    f = items[0]
+    if isinstance(f, str):  # a delta
         return (f"I_{m}", np.eye(m)) if o and p else None
-    f: IndexFactor = it
     v = np.asarray(f.value, dtype=np.float64)
-    if f.labels == o + p and o and p:
-        return _name(f, False), v
-    if f.labels == p + o and o and p:
-        return _name(f, True), v.T
-    if f.labels == o and not p:
-        return _name(f, False), v.reshape(m, 1)
-    if f.labels == p and not o:
-        return _name(f, False) + "ᵀ", v.reshape(1, n)
+    if o and p and f.labels in (o + p, p + o):
+        return (_named(f), v) if f.labels == o + p else (_named(f, True), v.T)
+    if f.labels == (o or p) and not (o and p):
+        return (_named(f), v.reshape(m, 1)) if o else (_named(f) + "ᵀ", v.reshape(1, n))
     return None
 
 
-def _term(t: IndexTerm, out: str, inp: str, sizes, build: bool) -> Optional[Tuple[str, str, Optional[np.ndarray]]]:
-    """One term as (row-major text, column-major text, matrix), or None when it is no Kronecker product."""
-    scalars = [f for f in t.factors if not f.labels]
-    arrays: List[object] = [f for f in t.factors if f.labels] + list(t.deltas)
-    scale = t.coef * float(np.prod([np.asarray(f.value, dtype=np.float64) for f in scalars])) if build else t.coef
-    words = [plain(f.render()) if not f.divides else None for f in scalars]
-    pre = " ".join(mark(w) for w in words if w)
-    post = "".join(f" / {mark(f.sym[0][2:])}" for f in scalars if f.divides)
-    c = abs(t.coef)
-    sign = "−" if t.coef < 0 else ""
-    mult = (coef_text(c) + " " if c != 1 else "") + (pre + " " if pre else "")
-
-    def wrap(body: str) -> str:
-        if " ⊗ " in body and (sign or mult or post):
-            body = f"({body})"
-        return f"{sign}{mult}{body}{post}"
-
-    if not out:  # a scalar: the row vector vec(M)ᵀ of the in-shaped term
-        if len(inp) > 2 or len(arrays) > 1:
-            return None
-        n = int(np.prod([sizes[c] for c in inp]))
-        if not arrays:
-            text, mat = f"1_{n}ᵀ", np.ones((1, n))
-        elif isinstance(arrays[0], tuple):
-            if len(inp) != 2 or set(arrays[0]) != set(inp):
-                return None
-            text, mat = f"vec(I_{sizes[inp[0]]})ᵀ", np.eye(sizes[inp[0]]).reshape(1, -1)
-        else:
-            f = arrays[0]
-            if sorted(f.labels) != sorted(inp):
-                return None
-            v = np.asarray(f.value, dtype=np.float64)
-            if f.labels != inp:
-                v = v.T
-            text, mat = f"vec({_name(f, f.labels != inp)})ᵀ", v.reshape(1, -1)
-        return wrap(text), wrap(text), (scale * mat if build else None)
-    # the elementwise diagonal: every output index tied to its input index, factors over the output indices
-    deltas = set(t.deltas)
-    if len(out) == len(inp) and deltas == set(zip(out, inp)) and all(f.labels == out for f in t.factors if f.labels):
-        arr = [f for f in t.factors if f.labels]
-        n = int(np.prod([sizes[c] for c in out]))
-        if not arr:
-            return wrap(f"I_{n}"), wrap(f"I_{n}"), (scale * np.eye(n) if build else None)
-        if len(arr) == 1:
-            text = f"diag(vec({_name(arr[0], False)}))"
-            mat = np.diag(np.asarray(arr[0].value, dtype=np.float64).ravel()) if build else None
-            return wrap(text), wrap(text), (scale * mat if build else None)
-        return None
-    if len(out) == 2 and len(inp) == 2 and deltas == {(out[0], inp[1]), (out[1], inp[0])} and len(arrays) == 2:
-        r, s_ = sizes[inp[0]], sizes[inp[1]]  # a transpose: the commutation matrix
-        K = np.zeros((r * s_, r * s_))
-        for i in range(r):
-            for j in range(s_):
-                K[j * r + i, i * s_ + j] = 1.0
-        return wrap(f"K_{{{s_},{r}}}"), wrap(f"K_{{{r},{s_}}}"), (scale * K if build else None)
-    if len(out) > 2 or len(inp) > 2:
-        return None
+def _kron(arrays: List[object], out: str, inp: str, sizes) -> Optional[Tuple[str, str, np.ndarray]]:
+    """The term as G1 ⊗ G2 over the axis pairs (out[0], inp[0]), (out[1], inp[1]) (a vector side is "")."""
     outs = [(out[0], out[1])] if len(out) == 2 else [("", out), (out, "")]
     ins = [(inp[0], inp[1])] if len(inp) == 2 else [("", inp), (inp, "")] if inp else [("", "")]
+    labels = lambda a: set(a) if isinstance(a, str) else set(a.labels)  # noqa: E731
     for o1, o2 in outs:
         for p1, p2 in ins:
-            g1 = [a for a in arrays if set(a if isinstance(a, tuple) else a.labels) <= {o1, p1} - {""}]
-            g2 = [a for a in arrays if set(a if isinstance(a, tuple) else a.labels) <= {o2, p2} - {""}]
+            g1 = [a for a in arrays if labels(a) <= {o1, p1} - {""}]
+            g2 = [a for a in arrays if labels(a) <= {o2, p2} - {""}]
             if len(g1) + len(g2) != len(arrays):
                 continue
             A, B = _group(g1, o1, p1, sizes), _group(g2, o2, p2, sizes)
-            if A is None or B is None:
-                continue
-            (ta, ma), (tb, mb) = A, B
-            parts = [x for x in (ta, tb) if x]
-            row = " ⊗ ".join(parts) or "1"
-            col = " ⊗ ".join(reversed(parts)) or "1"
-            return wrap(row), wrap(col), (scale * np.kron(ma, mb) if build else None)
+            if A is not None and B is not None:
+                parts = [x for x in (A[0], B[0]) if x]
+                return " ⊗ ".join(parts) or "1", " ⊗ ".join(reversed(parts)) or "1", np.kron(A[1], B[1])
     return None
+
+
+def _special(arrays: List[object], out: str, inp: str, sizes) -> Optional[Tuple[str, str, np.ndarray]]:
+    """A scalar's row vector vec(M)ᵀ, the elementwise diagonal, or a transpose's commutation matrix."""
+    deltas = {a for a in arrays if isinstance(a, str)}
+    factors = [a for a in arrays if not isinstance(a, str)]
+    if not out:
+        n = int(np.prod([sizes[c] for c in inp]))
+        if not arrays:
+            return f"1_{n}ᵀ", f"1_{n}ᵀ", np.ones((1, n))
+        if len(arrays) == 1 and deltas and len(inp) == 2 and set(next(iter(deltas))) == set(inp):
+            t = f"vec(I_{sizes[inp[0]]})ᵀ"
+            return t, t, np.eye(sizes[inp[0]]).reshape(1, -1)
+        if len(arrays) == 1 and factors and sorted(factors[0].labels) == sorted(inp) and len(inp) <= 2:
+            f = factors[0]
+            v = np.asarray(f.value, dtype=np.float64)
+            t = f"vec({_named(f, f.labels != inp, wrap=False)})ᵀ"
+            return t, t, (v if f.labels == inp else v.T).reshape(1, -1)
+        return None
+    if len(out) == len(inp) and deltas == {o + p for o, p in zip(out, inp)} and all(f.labels == out for f in factors):
+        n = int(np.prod([sizes[c] for c in out]))
+        if not factors:
+            return f"I_{n}", f"I_{n}", np.eye(n)
+        if len(factors) == 1:
+            t = f"diag(vec({_named(factors[0], wrap=False)}))"
+            return t, t, np.diag(np.asarray(factors[0].value, dtype=np.float64).ravel())
+    if len(out) == len(inp) == 2 and deltas == {out[0] + inp[1], out[1] + inp[0]} and not factors:
+        r, s = sizes[inp[0]], sizes[inp[1]]
+        K = np.zeros((r * s, r * s))
+        for i in range(r):
+            K[np.arange(s) * r + i, i * s + np.arange(s)] = 1.0
+        return f"K_{{{s},{r}}}", f"K_{{{r},{s}}}", K
+    return None
+
+
+def _term(t: Product, out: str, inp: str, sizes) -> Optional[Tuple[str, str, np.ndarray]]:
+    """One term as (row-major text, column-major text, matrix), or None when it has no such form."""
+    scalars = [f for f in t.factors if not f.labels]
+    arrays: List[object] = [f for f in t.factors if f.labels] + list(t.deltas)
+    if len(out) > 2 or len(inp) > 2:
+        return None
+    found = _special(arrays, out, inp, sizes) or _kron(arrays, out, inp, sizes)
+    if found is None:
+        return None
+    scale = t.coef * float(np.prod([np.asarray(f.value, dtype=np.float64) for f in scalars]))
+    pre = " ".join(mark(f.name) for f in scalars if not f.name.startswith("1/"))
+    post = "".join(f" / {mark(f.name[2:])}" for f in scalars if f.name.startswith("1/"))
+    sign = "−" if t.coef < 0 else ""
+    mult = (coef_text(abs(t.coef)) + " " if abs(t.coef) != 1 else "") + (pre + " " if pre else "")
+
+    def wrap(body: str) -> str:
+        return f"{sign}{mult}{'(' + body + ')' if ' ⊗ ' in body and (sign or mult or post) else body}{post}"
+
+    return wrap(found[0]), wrap(found[1]), scale * found[2]
 
 
 def vec_form(child: Node, parent: Node, names: Optional[Mapping[int, str]] = None,
              form: Optional[IndexForm] = None) -> Optional[VecForm]:
     """The Kronecker/vec form of dchild/dparent (up to 2-D on each side), or None."""
-    if child.ndim > 2 or parent.ndim > 2:
+    if child.ndim > 2 or parent.ndim > 2 or child.size * parent.size > MATRIX_LIMIT:
         return None
     form = form if form is not None else index_form(child, parent, names=names)
     if form is None:
         return None
-    build = child.size * parent.size <= MATRIX_LIMIT
-    if form.flat:  # a C-order reshape keeps numpy's vec: the identity
-        if form.terms:
-            return None
-        n = child.size
-        return VecForm(f"I_{n}", "a permutation matrix (unless the reshape keeps the column-major order)",
-                       np.eye(n) if build else None,
-                       note="a row-major (C-order) reshape keeps numpy's vec: its Jacobian is the identity")
-    pieces = [_term(t, form.out_labels, form.in_labels, form.sizes, build) for t in form.terms]
+    F = form.form
+    if F.flat:  # a C-order reshape keeps numpy's vec: the identity
+        return None if F.terms else VecForm(
+            f"I_{child.size}", "a permutation matrix (unless the reshape keeps the column-major order)",
+            np.eye(child.size), note="a row-major (C-order) reshape keeps numpy's vec: its Jacobian is the identity")
+    pieces = [_term(t, F.out, F.inp, form.sizes) for t in F.terms]
     if not pieces or any(p is None for p in pieces):
         return None
-    row = pieces[0][0] + "".join((" − " + p[0][1:]) if p[0].startswith("−") else " + " + p[0] for p in pieces[1:])
-    col = pieces[0][1] + "".join((" − " + p[1][1:]) if p[1].startswith("−") else " + " + p[1] for p in pieces[1:])
-    matrix = sum(p[2] for p in pieces) if build else None
-    note = ""
-    if "K_{" in row:
-        note = "K_{r,s} is the commutation matrix with K vec(A) = vec(Aᵀ) for A r×s (column-major)"
-    elif "diag(vec(" in row:
-        note = "the same diagonal in both conventions, its entries in the order of each vec"
-    return VecForm(row, col, matrix, note)
+    join = lambda k: pieces[0][k] + "".join(  # noqa: E731
+        " − " + p[k][1:] if p[k].startswith("−") else " + " + p[k] for p in pieces[1:])
+    row = join(0)
+    note = ("K_{r,s} is the commutation matrix with K vec(A) = vec(Aᵀ) for A r×s (column-major)" if "K_{" in row
+            else "the same diagonal in both conventions, its entries in the order of each vec" if "diag(" in row
+            else "")
+    return VecForm(row, join(1), sum(p[2] for p in pieces), note)

@@ -121,7 +121,7 @@ def test_index_form_evaluates_to_the_jacobian(case):
             form = index_form(loc.child, loc.parent)
             assert form is not None and loc.index is not None and loc.text() in str(d)
             J = jx.jacobian(loc.child, loc.parent, method="numeric")
-            for dense in (materialize(form.factored(), loc.child.shape, loc.parent.shape), form.dense()):
+            for dense in (materialize(form.form, loc.child.shape, loc.parent.shape), form.dense()):
                 err = np.abs(dense - J).max() / max(1.0, np.abs(J).max())
                 assert err < 1e-6, f"{form}: relative error {err:.1e}"
 
