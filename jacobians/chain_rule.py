@@ -44,8 +44,9 @@ import numpy as np
 import opt_einsum as oe
 
 from . import memory
+from .dense import identity
 from .graph import TooManyPaths, between, edges, local_jacobian, paths
-from .kernel import pairwise
+from .kernel import pairwise, step
 from .node import Node
 from .sweep import reverse_sweep
 
@@ -286,17 +287,6 @@ def _plan_accumulate(y: Node, x: Node, nodes: List[Node], labels: Dict[int, str]
     return p
 
 
-def _contract(einsum_str: str, tensors: List[np.ndarray]) -> np.ndarray:
-    """One planned step: a pairwise GEMM, a relabeling, or (naive) all operands of a path at once."""
-    if len(tensors) == 2:
-        return pairwise(einsum_str, *tensors)
-    if len(tensors) == 1:
-        src, out = einsum_str.split("->")
-        if sorted(src) == sorted(out) and len(set(src)) == len(src):
-            return tensors[0].transpose([src.index(c) for c in out])
-    return oe.contract(einsum_str, *tensors)  # opt_einsum picks its own pairwise order
-
-
 def _oriented(arr: np.ndarray, have: str, want: str) -> np.ndarray:
     """``arr`` (axes labelled ``have``) as a view with axes labelled ``want``."""
     return arr if have == want else arr.transpose([have.index(c) for c in want])
@@ -364,9 +354,7 @@ def execute(p: Plan) -> np.ndarray:
     if p.strategy == "independent":
         return memory.zeros(shape, dtype, what)
     if p.strategy == "identity":
-        J = memory.zeros(shape, dtype, what)
-        np.fill_diagonal(J.reshape(y.size, x.size), 1)
-        return J
+        return identity(x.shape, dtype, what)
     memory.check_plan(p)  # every local Jacobian and intermediate priced from shapes before any is built
     if p.strategy == "accumulate":
         return _execute_accumulate(p, what)
@@ -387,7 +375,7 @@ def execute(p: Plan) -> np.ndarray:
             inputs, out = einsum_str.split("->")
             memory.check_bytes([t.size_dict[c] for c in out], y.dtype, f"{what}: contraction step {einsum_str}")
             tensors = [products.take(k, s) for k, s in zip(picked, inputs.split(","))]
-            result = _contract(einsum_str, tensors)
+            result = step(einsum_str, tensors)
             del tensors
             products.put(key, result, out)
             del result

@@ -67,7 +67,7 @@ class Local:
         return plain(self.formula())
 
     def formula(self) -> str:
-        """Marked formula: the index form, or the op's registry formula."""
+        """Marked formula: the op's form in the chain's letters."""
         token = _NAMES.set(self.names)
         try:
             return self._formula()
@@ -75,9 +75,7 @@ class Local:
             _NAMES.reset(token)
 
     def _formula(self) -> str:
-        if self.index is not None:
-            return f"{self.lhs()} = {self.index.rhs()}"
-        return f"{self.lhs()}:  {self.child.op.formula}"
+        return f"{self.lhs()} = {self.index.rhs()}"
 
 
 @dataclass
@@ -265,11 +263,6 @@ class Derivation:
         return self._repr_latex_()
 
 
-def _step_flops(einsum_str: str, removed, n_terms: int, sizes: Dict[str, int]) -> int:
-    inputs = einsum_str.split("->")[0].split(",")
-    return int(oe.helpers.flop_count(set("".join(inputs)), bool(removed), n_terms, sizes))
-
-
 def _path(term, labels: Dict[int, str]) -> PathDerivation:
     nodes = term.nodes
     y, x = nodes[-1], nodes[0]
@@ -291,7 +284,7 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
         adjacent = all(picked[k][1].id == picked[k + 1][0].id for k in range(len(picked) - 1))
         result = f"d{dmark(_nm(top))}/d{dmark(_nm(bottom))}" if adjacent else "(" + ")(".join(t[2] for t in picked) + ")"
         steps.append(Step(picked[0][2], " · ".join(t[2] for t in picked[1:]), result, einsum_str,
-                          "".join(sorted(removed)), _step_flops(einsum_str, removed, len(inds), term.size_dict),
+                          "".join(sorted(removed)), term.step_flops[k],
                           bool(reused[k]) if k < len(reused) else False))
         pending.append((top, bottom, result))
     return PathDerivation(nodes, chain, term.equation, [tuple(s) for s in term.shapes], steps, term.flops,

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import opt_einsum as oe
 
-__all__ = ["TooManyIndices", "canonical", "Compiled", "compile_path", "contract", "pairwise"]
+__all__ = ["TooManyIndices", "canonical", "Compiled", "compile_path", "contract", "pairwise", "step"]
 
 # Matrix-vector steps up to this many entries run in numpy's own single-threaded loop: it is
 # memory-bound either way, and waking BLAS threads on a busy machine can cost milliseconds.
@@ -89,10 +89,10 @@ def contract(eq: str, arrays: Sequence[np.ndarray], out: Optional[np.ndarray] = 
     """Execute ``eq`` on ``arrays`` along the cached path; the last step may write straight into ``out``."""
     comp = compile_path(eq, [a.shape for a in arrays])
     pending = list(arrays)
-    for k, (take, step) in enumerate(comp.steps):
+    for k, (take, eq_step) in enumerate(comp.steps):
         ops = [pending.pop(i) for i in take]  # opt_einsum's order: its step equation reads them so
         last = k == len(comp.steps) - 1
-        pending.append(_step(step, ops, out if last else None))
+        pending.append(step(eq_step, ops, out if last else None))
     res = pending[0]
     if out is not None and res is not out:
         out[...] = res
@@ -100,13 +100,14 @@ def contract(eq: str, arrays: Sequence[np.ndarray], out: Optional[np.ndarray] = 
     return res
 
 
-def _step(eq: str, ops: List[np.ndarray], out: Optional[np.ndarray]) -> np.ndarray:
+def step(eq: str, ops: Sequence[np.ndarray], out: Optional[np.ndarray] = None) -> np.ndarray:
+    """One contraction step: a pairwise product, a relabeling, or (a naive plan) all operands at once."""
     if len(ops) == 2:
         return pairwise(eq, ops[0], ops[1], out)
     src, dst = eq.split("->")
     if len(ops) == 1 and sorted(src) == sorted(dst) and len(set(src)) == len(src):
         return ops[0].transpose([src.index(c) for c in dst])
-    return np.einsum(eq, *ops)
+    return oe.contract(eq, *ops)  # a trace or diagonal, or many operands: opt_einsum's own order
 
 
 def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:

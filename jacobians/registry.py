@@ -50,9 +50,7 @@ class Op:
     """A differentiable operation: forward, shape rule, factored Jacobians, hand-written VJPs.
 
     ``example`` (input shapes) and ``example_params`` are what :attr:`formula`
-    renders the forms on. ``dense`` may give a faster dense builder per input
-    where the construction benchmark shows one; a test checks it against the
-    generated Jacobian.
+    renders the forms on.
     """
 
     name: str
@@ -63,7 +61,6 @@ class Op:
     params: Tuple[str, ...] = field(default=())
     example: Tuple[Shape, ...] = ((2, 3),)
     example_params: Mapping[str, Any] = field(default_factory=dict)
-    dense: Optional[Tuple[Callable[..., np.ndarray], ...]] = None
 
     @property
     def nargs(self) -> Optional[int]:
@@ -91,12 +88,8 @@ class Op:
 
     def jacobian(self, i: int, y: np.ndarray, *xs: np.ndarray, **params: Any) -> np.ndarray:
         """The dense Jacobian d y / d xs[i], shape ``y.shape + xs[i].shape``, generated from the form."""
-        what = f"jacobian of {self.name} w.r.t. input {i}"
-        if self.dense is not None:
-            from . import memory
-            memory.check_bytes(np.shape(y) + np.shape(xs[i]), y.dtype, what)
-            return self.dense[i](y, *xs, **params)
-        return materialize(self.form(i, y, *xs, **params), np.shape(y), np.shape(xs[i]), y.dtype, what)
+        return materialize(self.form(i, y, *xs, **params), np.shape(y), np.shape(xs[i]), y.dtype,
+                           f"jacobian of {self.name} w.r.t. input {i}")
 
     @property
     def formula(self) -> str:
