@@ -19,30 +19,29 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import memory
-from .elimination import Operand, RawProduct, eliminate, form_labels, form_structure, land, prepare
-from .form import Factored, check_factored, fill_delta_sizes
+from .elimination import land, recipe
+from .form import Factored
 
 __all__ = ["materialize", "assemble", "identity", "identity_into"]
 
-Piece = Tuple[List[np.ndarray], float, Any, bool]  # (values, coef, prepared, tied)
-_RECIPES: Dict[tuple, list] = {}
+Piece = Tuple[List[np.ndarray], float, Any]  # (values, coef, prepared)
 
 
 def assemble(shape: Tuple[int, ...], dtype: Any, pieces: Sequence[Piece], what: str,
              flat: Optional[int] = None) -> np.ndarray:
     """Σ pieces (plus δ(flat(out), flat(in)) when ``flat`` gives the output's size) written into one array.
 
-    A piece is ``(values, coef, prepared, tied)``. The first piece is assigned,
+    A piece is ``(values, coef, prepared)``. The first piece is assigned,
     not added: into fresh memory when it covers every entry (no tie), else
     into zeros; the others are added through their views.
     """
-    order = sorted(range(len(pieces)), key=lambda k: pieces[k][3])  # untied first
-    fresh = bool(pieces) and not pieces[order[0]][3] and flat is None
+    order = sorted(range(len(pieces)), key=lambda k: bool(pieces[k][2].pairs))  # untied first
+    fresh = bool(pieces) and not pieces[order[0]][2].pairs and flat is None
     J = memory.empty(shape, dtype, what) if fresh else memory.zeros(shape, dtype, what)
     if flat is not None:
         identity_into(J, flat)
     for n, k in enumerate(order):
-        values, coef, prep, _ = pieces[k]
+        values, coef, prep = pieces[k]
         land(J, values, coef, prep, assign=n == 0 and flat is None)
     return J
 
@@ -51,25 +50,8 @@ def materialize(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ..
                 what: str = "jacobian") -> np.ndarray:
     """The dense Jacobian ``out_shape + in_shape`` that ``F`` describes (priced before it is allocated)."""
     shape = tuple(out_shape) + tuple(in_shape)
-    key = (form_structure(F), shape)
-    recipe = _RECIPES.get(key)
-    if recipe is None:  # checked, eliminated and planned once per form structure and shape
-        check_factored(F, out_shape, in_shape, what)
-        free = F.out + F.inp
-        recipe = []
-        for t, inner in zip(F.terms, form_labels(F)):
-            sizes: Dict[str, int] = dict(zip(free, shape))
-            for f in t.factors:
-                sizes.update(zip(f.labels, np.shape(f.value)))
-            fill_delta_sizes(t.deltas, sizes)
-            r = eliminate(RawProduct(t.coef, [Operand(None, f.labels) for f in t.factors],
-                                     [(d[0], d[1]) for d in t.deltas], list(inner)), free, sizes)
-            recipe.append((r.coef, prepare(r, free, sizes), bool(r.ties)))
-        _RECIPES[key] = recipe
-        if len(_RECIPES) > 1024:
-            _RECIPES.pop(next(iter(_RECIPES)))
-    pieces = [([np.asarray(f.value, dtype=dtype) for f in t.factors], coef, prep, tied)
-              for t, (coef, prep, tied) in zip(F.terms, recipe)]
+    pieces = [([np.asarray(f.value, dtype=dtype) for f in t.factors], coef, prep)
+              for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, cotangent=False, what=what))]
     return assemble(shape, dtype, pieces, what, flat=int(np.prod(out_shape)) if F.flat else None)
 
 

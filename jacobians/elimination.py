@@ -34,7 +34,7 @@ from .kernel import Compiled, canonical, compile_path, contract
 from .scatter import tied_view
 
 __all__ = ["Sym", "Operand", "RawProduct", "Reduced", "Prepared", "eliminate", "prepare", "land", "evaluate",
-           "edge_recipe", "derived_vjp", "form_labels", "form_structure"]
+           "recipe", "derived_vjp", "form_labels", "form_structure"]
 
 Sym = Tuple[str, bool]  # (display name, transposed)
 
@@ -204,32 +204,36 @@ def form_structure(F: Factored) -> tuple:
                                         for t in F.terms))
 
 
-def edge_recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
-                what: str = "factored form") -> List[Tuple[float, Prepared]]:
-    """Σ_out G[out] dY[out]/dX[in] term by term, deltas eliminated in the op's own letters (cached).
+def recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], cotangent: bool,
+           what: str = "factored form") -> List[Tuple[float, Prepared]]:
+    """Each term of ``F`` with its deltas eliminated and its einsum planned: ``(coefficient, preparation)``.
 
-    Each entry is ``(coefficient, preparation)`` with the cotangent G as operand 0
-    and the term's factors after it.
+    Without ``cotangent`` the output and input indices are free (the dense Jacobian,
+    the term's factors as operands). With it a cotangent G[out] comes first and the
+    output's indices are summed too: Σ_out G[out] dY[out]/dX[in], the derived VJP.
+    Planned once per form structure and shapes (cached).
     """
-    key = (form_structure(F), tuple(out_shape), tuple(in_shape))
+    key = (form_structure(F), tuple(out_shape), tuple(in_shape), cotangent)
     hit = _RECIPES.get(key)
     if hit is not None:
         return hit
     check_factored(F, out_shape, in_shape, what)
-    sizes = dict(zip(F.out + F.inp, tuple(out_shape) + tuple(in_shape)))
-    recipe = []
+    free = F.inp if cotangent else F.out + F.inp
+    head = [Operand(None, F.out, ("G", False))] if cotangent else []
+    out = []
     for t, inner in zip(F.terms, form_labels(F)):
+        sizes = dict(zip(F.out + F.inp, tuple(out_shape) + tuple(in_shape)))
         for f in t.factors:
             sizes.update(zip(f.labels, np.shape(f.value)))
         fill_delta_sizes(t.deltas, sizes)
-        ops = [Operand(None, F.out, ("G", False))] + [Operand(None, f.labels, ("", False)) for f in t.factors]
-        r = eliminate(RawProduct(t.coef, ops, [(d[0], d[1]) for d in t.deltas], list(F.out) + list(inner)),
-                      F.inp, sizes)
-        recipe.append((r.coef, prepare(r, F.inp, sizes)))
-    _RECIPES[key] = recipe
+        ops = head + [Operand(None, f.labels) for f in t.factors]
+        summed = (list(F.out) if cotangent else []) + list(inner)
+        r = eliminate(RawProduct(t.coef, ops, [(d[0], d[1]) for d in t.deltas], summed), free, sizes)
+        out.append((r.coef, prepare(r, free, sizes)))
+    _RECIPES[key] = out
     if len(_RECIPES) > _CACHE_SIZE:
         _RECIPES.popitem(last=False)
-    return recipe
+    return out
 
 
 def derived_vjp(F: Factored, g: np.ndarray, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
@@ -242,7 +246,7 @@ def derived_vjp(F: Factored, g: np.ndarray, out_shape: Tuple[int, ...], in_shape
     g = np.asarray(g, dtype=dtype)
     total: Optional[np.ndarray] = np.reshape(g, in_shape) if F.flat else None
     tied = []
-    for t, (coef, prep) in zip(F.terms, edge_recipe(F, out_shape, in_shape)):
+    for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, cotangent=True)):
         values = [g] + [np.asarray(f.value, dtype=dtype) for f in t.factors]
         if prep.pairs:  # a delta between two indices of the input: lands on a diagonal, below
             tied.append((values, coef, prep))

@@ -40,7 +40,7 @@ from . import memory
 from .chain_rule import ORDERS, Order
 from .chain_rule import plan as dense_plan
 from .dense import assemble, identity
-from .elimination import (Operand, Prepared, RawProduct, Reduced, derived_vjp, edge_recipe, eliminate, form_labels,
+from .elimination import (Operand, Prepared, RawProduct, Reduced, derived_vjp, eliminate, recipe, form_labels,
                           prepare)
 from .form import Factor, Factored, Product, check_factored, fill_delta_sizes
 from .graph import between, edges
@@ -189,7 +189,7 @@ def _reverse_steps(nodes: List[Node]) -> List[EdgeStep]:
             if q.id == p.id:
                 F = op.form(i, child.value, *values, **child.params)
                 forms.append(F)
-                recipes.append(edge_recipe(F, child.shape, p.shape, f"op {op.name!r} ({child.name}), input {i}"))
+                recipes.append(recipe(F, child.shape, p.shape, True, f"op {op.name!r} ({child.name}), input {i}"))
         steps.append(EdgeStep(child, p, forms, recipes))
     return steps
 
@@ -258,7 +258,7 @@ class FactoredPlan:
                 memory.check_bytes((self.largest_intermediate,), y.dtype, what)
             return self._sweep()
         memory.check_bytes((max(math.prod(shape), self.largest_intermediate),), y.dtype, what)
-        return assemble(shape, y.dtype, [([o.value for o in r.operands], r.coef, prep, bool(r.ties))
+        return assemble(shape, y.dtype, [([o.value for o in r.operands], r.coef, prep)
                                          for r, prep in zip(self.products, self.prepared)], what)
 
     def _sweep(self) -> np.ndarray:
