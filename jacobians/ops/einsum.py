@@ -69,91 +69,58 @@ def parse_einsum(subscripts: str, shapes: Sequence[Shape], name: str = "einsum")
     """
     if not isinstance(subscripts, str):
         raise TypeError(f"{name}: subscripts must be a string such as 'ij,jk->ik', got {type(subscripts).__name__}")
-    spec = subscripts.replace(" ", "")
     shapes = [tuple(int(n) for n in s) for s in shapes]
-    where = f"{name} {subscripts!r}"
-    got = ", ".join(str(s) for s in shapes)
-    if spec.count("->") > 1:
-        raise ValueError(f"{where}: more than one '->'")
-    ins_text, arrow, out_text = spec.partition("->")
+    where, got = f"{name} {subscripts!r}", ", ".join(str(s) for s in shapes)
+    ins_text, arrow, out_text = subscripts.replace(" ", "").partition("->")
     ins = ins_text.split(",")
     if len(ins) != len(shapes):
         raise ValueError(f"{where}: {len(ins)} operand subscripts but {len(shapes)} operands; give one "
                          "comma-separated subscript per operand")
-    for s in ins + ([out_text] if arrow else []):
-        bad = [c for c in s.replace("...", "") if c not in _LETTERS]
-        if bad or s.count("...") > 1:
-            raise ValueError(f"{where}: subscripts use letters a-z, A-Z and at most one '...' per operand, got {s!r}")
-    used = set(spec)
-    spare = iter(c for c in _LETTERS if c not in used)
+    for s in ins + [out_text]:
+        if "->" in s or s.count("...") > 1 or any(c not in _LETTERS for c in s.replace("...", "")):
+            raise ValueError(f"{where}: subscripts use letters a-z, A-Z, at most one '...' per operand and one "
+                             f"'->', got {s!r}")
+    spare = iter(c for c in _LETTERS if c not in subscripts)
 
     def fresh() -> str:
-        try:
-            return next(spare)
-        except StopIteration:
-            raise ValueError(f"{where}: more than 52 distinct axes; numpy's einsum takes 52 labels at most") from None
+        c = next(spare, None)
+        if c is None:
+            raise ValueError(f"{where}: more than 52 distinct axes; numpy's einsum takes 52 labels at most")
+        return c
 
-    # the ellipsis axes, right-aligned across operands
-    n_ell = []
-    for s, shape in zip(ins, shapes):
-        explicit = len(s.replace("...", ""))
-        if ("..." in s and len(shape) < explicit) or ("..." not in s and len(shape) != explicit):
+    # '...' stands for the leading axes an operand's letters leave; they broadcast right-aligned
+    n_ell = [len(shape) - len(s.replace("...", "")) for s, shape in zip(ins, shapes)]
+    for s, shape, n in zip(ins, shapes, n_ell):
+        if n < 0 or (n and "..." not in s):
             raise ValueError(f"{where}: subscripts {s!r} do not fit an operand of shape {shape} ({len(shape)} axes); "
                              "give one letter per axis, or '...' for the leading ones")
-        n_ell.append(len(shape) - explicit if "..." in s else 0)
-    E = max(n_ell, default=0)
-    ell = [fresh() for _ in range(E)]
-    ell_size = [1] * E
-    for s, shape, n in zip(ins, shapes, n_ell):
-        start = s.index("...") if "..." in s else 0
-        for a in range(n):
-            k = E - n + a
-            d = shape[start + a]
-            if d != 1:
-                if ell_size[k] not in (1, d):
-                    raise ValueError(f"{where}: the '...' axes of operands of shapes {got} do not broadcast")
-                ell_size[k] = d
-    sizes: Dict[str, int] = dict(zip(ell, ell_size))
-    expanded: List[str] = []
-    for s, shape, n in zip(ins, shapes, n_ell):
-        labels = []
-        head, _, tail = s.partition("...") if "..." in s else ("", "", s)
-        labels += list(head)
-        labels += ell[E - n:] if "..." in s else []
-        labels += list(tail)
-        expanded.append(labels)
-    # sizes of the letters; a length-1 axis against a longer one is a broadcast
-    for labels, shape in zip(expanded, shapes):
+    ell = [fresh() for _ in range(max(n_ell, default=0))]
+    expanded = [list(s.partition("...")[0]) + ell[len(ell) - n:] + list(s.partition("...")[2]) if "..." in s
+                else list(s) for s, n in zip(ins, n_ell)]
+    sizes: Dict[str, int] = {}
+    for labels, shape in zip(expanded, shapes):  # a length-1 axis against a longer one is a broadcast
         for c, d in zip(labels, shape):
             if d != 1 and sizes.get(c, 1) not in (1, d):
-                others = [sh[lab.index(c)] for lab, sh in zip(expanded, shapes) if c in lab]
-                raise ValueError(
-                    f"{where}: label {c} has lengths {' and '.join(str(o) for o in dict.fromkeys(others))} in operands "
-                    f"of shapes {got}; a label repeated across or within operands must have one length (or 1, "
-                    "which broadcasts)")
-            if d != 1 or c not in sizes:
-                sizes[c] = d
-    final = []
-    for labels, shape in zip(expanded, shapes):
-        final.append("".join(fresh() if d == 1 and sizes[c] != 1 else c for c, d in zip(labels, shape)))
-    if arrow:
-        if "..." not in out_text and E and max(ell_size) > 0 and any(n_ell):
-            raise ValueError(f"{where}: the operands have '...' axes but the output has no '...'; write it "
-                             "in the output (e.g. '...ij->...i') or sum them explicitly")
-        head, _, tail = out_text.partition("...")
-        out = head + ("".join(ell) if "..." in out_text else "") + tail
-        if len(set(out)) != len(out):
-            raise ValueError(f"{where}: the output repeats a label ({out_text!r}); numpy's einsum cannot write "
-                             "a diagonal: use jx.diagonal on the result's input instead")
-        missing = [c for c in out if c not in "".join(final) and c not in ell]
-        if missing:
-            raise ValueError(f"{where}: output label(s) {', '.join(missing)} appear in no operand")
-    else:  # implicit: the '...' axes, then the letters that appear once, in alphabetical order
-        counts: Dict[str, int] = {}
-        for s in ins:
-            for c in s.replace("...", ""):
-                counts[c] = counts.get(c, 0) + 1
-        out = "".join(ell) + "".join(sorted(c for c, k in counts.items() if k == 1))
+                what = (f"the '...' axes of operands of shapes {got} do not broadcast" if c in ell else
+                        f"label {c} has lengths {sizes[c]} and {d} in operands of shapes {got}")
+                raise ValueError(f"{where}: {what}; a label repeated across or within operands must have one "
+                                 "length (or 1, which broadcasts)")
+            sizes[c] = d if d != 1 or c not in sizes else sizes[c]
+    final = ["".join(fresh() if d == 1 and sizes[c] != 1 else c for c, d in zip(labels, shape))
+             for labels, shape in zip(expanded, shapes)]
+    if not arrow:  # implicit: the '...' axes, then the letters that appear once, in alphabetical order
+        letters = "".join(ins).replace(".", "")
+        return ",".join(final) + "->" + "".join(ell) + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if "..." not in out_text and any(n_ell):
+        raise ValueError(f"{where}: the operands have '...' axes but the output has no '...'; write it "
+                         "in the output (e.g. '...ij->...i') or sum them explicitly")
+    out = out_text.replace("...", "".join(ell))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{where}: the output repeats a label ({out_text!r}); numpy's einsum cannot write "
+                         "a diagonal: use jx.diagonal on the result's input instead")
+    missing = [c for c in out if c not in sizes]
+    if missing:
+        raise ValueError(f"{where}: output label(s) {', '.join(missing)} appear in no operand")
     return ",".join(final) + "->" + out
 
 
