@@ -44,38 +44,25 @@ def _nm(node: Node) -> str:
 # ---------------------------------------------------------------- the derivation
 @dataclass
 class Local:
-    """One edge child ← parent: its local Jacobian in every form explain knows."""
+    """One edge child ← parent: its local Jacobian as an index form and, for 2-D cases, a vec form."""
 
     child: Node
     parent: Node
-    out_labels: str
-    in_labels: str
-    index: Optional[IndexForm]
+    index: IndexForm  # the op's form in the chain's letters, factors named by node
     vec: Optional[VecForm]
     vec_error: Optional[float]  # max |J - vec matrix|, None when not checked
-    names: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def shape(self) -> Tuple[int, ...]:
         return self.child.shape + self.parent.shape
 
-    def lhs(self) -> str:
-        return f"d{subscript(dmark(_nm(self.child)), self.out_labels)}/d{subscript(dmark(_nm(self.parent)), self.in_labels)}"
-
     def text(self) -> str:
         """The formula as plain text, e.g. ``dY_cd/dW_ab = δ_ca X_bd``."""
-        return plain(self.formula())
+        return str(self.index)
 
     def formula(self) -> str:
-        """Marked formula: the op's form in the chain's letters."""
-        token = _NAMES.set(self.names)
-        try:
-            return self._formula()
-        finally:
-            _NAMES.reset(token)
-
-    def _formula(self) -> str:
-        return f"{self.lhs()} = {self.index.rhs()}"
+        """The marked formula (names marked for the LaTeX renderer)."""
+        return f"{self.index.lhs} = {self.index.rhs()}"
 
 
 @dataclass
@@ -335,7 +322,7 @@ def _explain(y: Node, x: Node, order: str, hold: Tuple[Node, ...], shown: Mappin
         if vf is not None and vf.matrix is not None:
             J = local_jacobian(child, parent).reshape(child.size, parent.size)
             err = float(np.max(np.abs(J - vf.matrix))) if J.size else 0.0
-        locals_.append(Local(child, parent, lo, li, form, vf, err, shown))
+        locals_.append(Local(child, parent, form, vf, err))
     paths = [_path(t, labels) for t in p.terms]
     by_order = {o: plan(y, x, o, hold).flops for o in ORDERS} if p.strategy in ("paths", "accumulate") else {}
     return Derivation(y, x, p, labels, locals_, paths, by_order, hold, shown)

@@ -69,14 +69,6 @@ class IndexForm:
     sizes: Dict[str, int]
     dtype: np.dtype
 
-    @property
-    def out_labels(self) -> str:
-        return self.form.out
-
-    @property
-    def in_labels(self) -> str:
-        return self.form.inp
-
     def rhs(self) -> str:
         out = f"δ(flat({self.form.out}), flat({self.form.inp}))" if self.form.flat else ""
         for t in self.form.terms:
