@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the node layer imports nothing above it
     from .registry import Op
 
 __all__ = [
-    "Node", "var", "const", "as_node", "graph_float", "describe_bad", "user_stacklevel",
+    "Node", "var", "const", "as_node", "shape_of", "graph_float", "describe_bad", "user_stacklevel",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",
 ]
 
@@ -314,6 +314,15 @@ def _const(value: Any, who: str, name: Optional[str] = None, dtype: Any = None) 
         arr = arr.astype(_float_dtype(dtype, who))
     _refuse_nonfinite(arr, who, allow_inf=True)
     return Node(np.array(arr, copy=True), name=name, kind="const")
+
+
+def shape_of(x: Any) -> Tuple[int, ...]:
+    """The shape of a node or of array-like data.
+
+    >>> shape_of([[1, 2, 3]]), shape_of(var([1.0, 2.0]))
+    ((1, 3), (2,))
+    """
+    return x.shape if isinstance(x, Node) else np.shape(x)
 
 
 def graph_float(args: Sequence[Any]) -> Optional[np.dtype]:

@@ -6,39 +6,10 @@ Shapes are non-square wherever the op allows, so a transposed index cannot hide.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Tuple
-
 import numpy as np
 
 import jacobians as jx
-
-
-@dataclass(frozen=True)
-class Case:
-    op: str
-    call: Callable  # (*leaves) -> node
-    shapes: Tuple[Tuple[int, ...], ...]
-    reference: Callable  # (*arrays) -> ndarray
-    domain: str = "real"  # real | positive | away_from_zero | well_conditioned
-    note: str = ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.op}{'-' + self.note if self.note else ''}"
-
-
-def draw(shape: Tuple[int, ...], domain: str, rng: np.random.Generator) -> np.ndarray:
-    if domain == "positive":
-        return rng.uniform(0.5, 2.0, shape)
-    if domain == "away_from_zero":
-        return rng.choice([-1, 1], shape) * rng.uniform(0.2, 1.5, shape)
-    if domain == "well_conditioned" and len(shape) == 2 and shape[0] == shape[1]:
-        return np.eye(shape[0]) * 2.0 + 0.3 * rng.standard_normal(shape)  # right-hand sides stay normal
-    if domain == "probability":
-        p = rng.uniform(0.1, 1.0, shape)
-        return p / p.sum(axis=-1, keepdims=True)
-    return rng.standard_normal(shape)
+from case import Case, draw  # noqa: F401  (the fields and the input domains)
 
 
 def _softmax(x, axis):
@@ -133,3 +104,12 @@ CASES = [
     Case("cross_entropy", lambda z: jx.cross_entropy(z, ONEHOT), ((3, 5),),
          lambda z: _onehot_ce(z, ONEHOT.argmax(1)), note="one-hot"),
 ]
+
+# Each family's further cases live in a file of its own (one writer each); the table is their union.
+from cases_elementwise import CASES as _ELEMENTWISE  # noqa: E402
+from cases_indexing import CASES as _INDEXING  # noqa: E402
+from cases_linalg import CASES as _LINALG  # noqa: E402
+from cases_nn import CASES as _NN  # noqa: E402
+from cases_reductions import CASES as _REDUCTIONS  # noqa: E402
+
+CASES = CASES + _ELEMENTWISE + _INDEXING + _LINALG + _REDUCTIONS + _NN

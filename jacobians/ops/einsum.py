@@ -33,13 +33,17 @@ import numpy as np
 
 from ..form import Factor, Factored, Product
 from ..kernel import contract
-from ..node import Node
+from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from ..scatter import tied_view
 from ._rules import normalize_axes
 
 __all__ = ["einsum", "matmul", "transpose", "sum", "mean", "trace", "outer", "inner", "dot", "vdot", "tensordot",
-           "diagonal", "parse_einsum"]
+           "diagonal"]
+
+# building blocks for ops written as einsum specs (with constant selection operands) elsewhere
+BUILDING_BLOCKS = ["parse_einsum", "einsum_shape", "einsum_forward", "einsum_form", "einsum_vjp", "einsum_family",
+                   "apply_spec"]
 
 Shape = Tuple[int, ...]
 _LETTERS = string.ascii_letters
@@ -130,7 +134,7 @@ def _sizes(eq: str, shapes: Sequence[Shape]) -> Dict[str, int]:
 
 
 # ------------------------------------------------------------------ the rules
-def _shape(*shapes: Shape, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Shape:
+def einsum_shape(*shapes: Shape, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Shape:
     ins, out = _split(eq)
     if len(ins) != len(shapes):
         raise ValueError(f"einsum {eq!r}: takes {len(ins)} operands, got {len(shapes)}")
@@ -141,10 +145,10 @@ def _shape(*shapes: Shape, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = 
     return tuple(core)
 
 
-def _forward(*xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
+def einsum_forward(*xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
     y = contract(eq, list(xs))
     y = y * scale if scale != 1.0 else np.array(y, copy=True)
-    return np.reshape(y, _shape(*(x.shape for x in xs), eq=eq, ones=ones))
+    return np.reshape(y, einsum_shape(*(x.shape for x in xs), eq=eq, ones=ones))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -156,7 +160,7 @@ def _input_letters(eq: str, n: int) -> str:
     return "".join(pool[:n])
 
 
-def _form(k: int, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Factored:
+def einsum_form(k: int, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Factored:
     # dY[out]/dX_k[p...] = scale · Π_(m≠k) X_m[s_m] · Π_a δ(s_k[a], p_a)
     ins, out = _split(eq)
     inp = _input_letters(eq, xs[k].ndim)
@@ -168,7 +172,7 @@ def _form(k: int, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0, o
     return Factored("".join(outl), inp, (Product(factors, deltas, float(scale)),))
 
 
-def _vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0,
+def einsum_vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0,
          ones: Tuple[int, ...] = ()) -> np.ndarray:
     # dl/dX_k = einsum(G[out], X_m[s_m] (m≠k) -> X_k[s_k]), diag-embedded where s_k repeats a label
     ins, out = _split(eq)
@@ -195,30 +199,26 @@ def _vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, scale: 
     return res
 
 
-def _family(name: str, example: Tuple[Shape, ...], eq: str) -> Op:
-    return register(Op(name, _forward, _shape, forms=_form, vjps=_vjp, params=("eq", "scale", "ones"),
+def einsum_family(name: str, example: Tuple[Shape, ...], eq: str) -> Op:
+    return register(Op(name, einsum_forward, einsum_shape, forms=einsum_form, vjps=einsum_vjp, params=("eq", "scale", "ones"),
                        example=example, example_params={"eq": eq}))
 
 
-_EINSUM = _family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")
-_MATMUL = _family("matmul", ((3, 4), (4, 2)), "ik,kj->ij")
-_TRANSPOSE = _family("transpose", ((2, 3),), "ij->ji")
-_SUM = _family("sum", ((2, 3),), "ij->j")
-_MEAN = _family("mean", ((2, 3),), "ij->j")
-_TRACE = _family("trace", ((3, 3),), "ii->")
-_OUTER = _family("outer", ((2,), (3,)), "i,j->ij")
-_INNER = _family("inner", ((2, 3), (4, 3)), "ik,jk->ij")
-_DOT = _family("dot", ((2, 3), (3,)), "ij,j->i")
-_VDOT = _family("vdot", ((3,), (3,)), "i,i->")
-_TENSORDOT = _family("tensordot", ((2, 3), (3, 4)), "ij,jk->ik")
-_DIAGONAL = _family("diagonal", ((3, 3),), "ii->i")
+_EINSUM = einsum_family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")
+_MATMUL = einsum_family("matmul", ((3, 4), (4, 2)), "ik,kj->ij")
+_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji")
+_SUM = einsum_family("sum", ((2, 3),), "ij->j")
+_MEAN = einsum_family("mean", ((2, 3),), "ij->j")
+_TRACE = einsum_family("trace", ((3, 3),), "ii->")
+_OUTER = einsum_family("outer", ((2,), (3,)), "i,j->ij")
+_INNER = einsum_family("inner", ((2, 3), (4, 3)), "ik,jk->ij")
+_DOT = einsum_family("dot", ((2, 3), (3,)), "ij,j->i")
+_VDOT = einsum_family("vdot", ((3,), (3,)), "i,i->")
+_TENSORDOT = einsum_family("tensordot", ((2, 3), (3, 4)), "ij,jk->ik")
+_DIAGONAL = einsum_family("diagonal", ((3, 3),), "ii->i")
 
 
-def _node_shape(x: Any) -> Shape:
-    return x.shape if isinstance(x, Node) else np.shape(x)
-
-
-def _spec(op: Op, eq: str, *operands: Any, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Node:
+def apply_spec(op: Op, eq: str, *operands: Any, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Node:
     return apply(op, *operands, eq=eq, scale=float(scale), ones=tuple(ones))
 
 
@@ -240,8 +240,8 @@ def einsum(subscripts: str, *operands: Any) -> Node:
     """
     if not operands:
         raise ValueError(f"einsum {subscripts!r}: no operands; pass one array or node per subscript")
-    eq = parse_einsum(subscripts, [_node_shape(x) for x in operands])
-    return _spec(_EINSUM, eq, *operands)
+    eq = parse_einsum(subscripts, [shape_of(x) for x in operands])
+    return apply_spec(_EINSUM, eq, *operands)
 
 
 def matmul(a: Any, b: Any) -> Node:
@@ -258,7 +258,7 @@ def matmul(a: Any, b: Any) -> Node:
     >>> (jx.var(np.ones((5, 2, 3))) @ np.ones((3, 4))).shape      # a stack of 5 products
     (5, 2, 4)
     """
-    sa, sb = _node_shape(a), _node_shape(b)
+    sa, sb = shape_of(a), shape_of(b)
     if not sa or not sb:
         raise ValueError(f"matmul: shapes {sa} @ {sb}: matmul needs arrays of at least one axis; "
                          "for a scalar factor use * (jx.multiply)")
@@ -280,7 +280,7 @@ def matmul(a: Any, b: Any) -> Node:
     except ValueError:
         raise ValueError(f"matmul: shapes {sa} @ {sb}: the batch axes {sa[:-2]} and {sb[:-2]} do not broadcast "
                          "(numpy rules: trailing axes must match or be 1)") from None
-    return _spec(_MATMUL, eq, a, b)
+    return apply_spec(_MATMUL, eq, a, b)
 
 
 def transpose(x: Any, axes: Optional[Sequence[int]] = None) -> Node:
@@ -293,17 +293,17 @@ def transpose(x: Any, axes: Optional[Sequence[int]] = None) -> Node:
     >>> jx.transpose(X).shape, jx.jacobian(X.T, X).shape
     ((3, 2), (3, 2, 2, 3))
     """
-    n = len(_node_shape(x))
+    n = len(shape_of(x))
     perm = tuple(reversed(range(n))) if axes is None else tuple(int(a) % max(n, 1) for a in axes)
     if sorted(perm) != list(range(n)):
         raise ValueError(f"transpose: axes {tuple(axes or ())} are not a permutation of the {n} axes of shape "
-                         f"{_node_shape(x)}")
+                         f"{shape_of(x)}")
     s = _LETTERS[:n]
-    return _spec(_TRANSPOSE, s + "->" + "".join(s[a] for a in perm), x)
+    return apply_spec(_TRANSPOSE, s + "->" + "".join(s[a] for a in perm), x)
 
 
 def _reduce(op: Op, name: str, x: Any, axis: Any, keepdims: bool, mean: bool) -> Node:
-    shape = _node_shape(x)
+    shape = shape_of(x)
     axes = normalize_axes(name, len(shape), axis)
     s = _LETTERS[:len(shape)]
     out = "".join(c for k, c in enumerate(s) if k not in axes)
@@ -311,7 +311,7 @@ def _reduce(op: Op, name: str, x: Any, axis: Any, keepdims: bool, mean: bool) ->
     if mean and count == 0:
         raise ValueError(f"{name}: the mean over axes {axes} of an array of shape {shape} has no entries")
     scale = 1.0 / count if mean else 1.0
-    return _spec(op, s + "->" + out, x, scale=scale, ones=axes if keepdims else ())
+    return apply_spec(op, s + "->" + out, x, scale=scale, ones=axes if keepdims else ())
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
@@ -348,11 +348,11 @@ def trace(a: Any) -> Node:
     >>> jx.grad(jx.trace(A), A).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
-    s = _node_shape(a)
+    s = shape_of(a)
     if len(s) < 2:
         raise ValueError(f"trace: needs a matrix (or a stack of them, (..., n, m)), got shape {s}")
     eq, consts = _diagonal_spec(s, 0, -2, -1, keep=False)
-    return _spec(_TRACE, eq, a, *consts)
+    return apply_spec(_TRACE, eq, a, *consts)
 
 
 def outer(a: Any, b: Any) -> Node:
@@ -364,8 +364,8 @@ def outer(a: Any, b: Any) -> Node:
     """
     from .shape import reshape
 
-    a, b = (x if len(_node_shape(x)) == 1 else reshape(x, (-1,)) for x in (a, b))
-    return _spec(_OUTER, "i,j->ij", a, b)
+    a, b = (x if len(shape_of(x)) == 1 else reshape(x, (-1,)) for x in (a, b))
+    return apply_spec(_OUTER, "i,j->ij", a, b)
 
 
 def _product_spec(name: str, sa: Shape, sb: Shape, ka: Sequence[int], kb: Sequence[int]) -> str:
@@ -383,7 +383,7 @@ def _product_spec(name: str, sa: Shape, sb: Shape, ka: Sequence[int], kb: Sequen
 
 
 def _scalar_product(name: str, a: Any, b: Any) -> Optional[Node]:
-    if len(_node_shape(a)) == 0 or len(_node_shape(b)) == 0:
+    if len(shape_of(a)) == 0 or len(shape_of(b)) == 0:
         from .arithmetic import multiply
 
         return multiply(a, b)
@@ -400,8 +400,8 @@ def inner(a: Any, b: Any) -> Node:
     scalar = _scalar_product("inner", a, b)
     if scalar is not None:
         return scalar
-    sa, sb = _node_shape(a), _node_shape(b)
-    return _spec(_INNER, _product_spec("inner", sa, sb, [len(sa) - 1], [len(sb) - 1]), a, b)
+    sa, sb = shape_of(a), shape_of(b)
+    return apply_spec(_INNER, _product_spec("inner", sa, sb, [len(sa) - 1], [len(sb) - 1]), a, b)
 
 
 def dot(a: Any, b: Any) -> Node:
@@ -414,9 +414,9 @@ def dot(a: Any, b: Any) -> Node:
     scalar = _scalar_product("dot", a, b)
     if scalar is not None:
         return scalar
-    sa, sb = _node_shape(a), _node_shape(b)
+    sa, sb = shape_of(a), shape_of(b)
     kb = 0 if len(sb) == 1 else len(sb) - 2
-    return _spec(_DOT, _product_spec("dot", sa, sb, [len(sa) - 1], [kb]), a, b)
+    return apply_spec(_DOT, _product_spec("dot", sa, sb, [len(sa) - 1], [kb]), a, b)
 
 
 def vdot(a: Any, b: Any) -> Node:
@@ -428,11 +428,11 @@ def vdot(a: Any, b: Any) -> Node:
     """
     from .shape import reshape
 
-    sa, sb = _node_shape(a), _node_shape(b)
+    sa, sb = shape_of(a), shape_of(b)
     if math.prod(sa) != math.prod(sb):
         raise ValueError(f"vdot: shapes {sa} and {sb} have different sizes; vdot needs as many entries in each")
-    a, b = (x if len(_node_shape(x)) == 1 else reshape(x, (-1,)) for x in (a, b))
-    return _spec(_VDOT, "i,i->", a, b)
+    a, b = (x if len(shape_of(x)) == 1 else reshape(x, (-1,)) for x in (a, b))
+    return apply_spec(_VDOT, "i,i->", a, b)
 
 
 def tensordot(a: Any, b: Any, axes: Union[int, Sequence[Any]] = 2) -> Node:
@@ -442,7 +442,7 @@ def tensordot(a: Any, b: Any, axes: Union[int, Sequence[Any]] = 2) -> Node:
     >>> jx.tensordot(jx.var(np.ones((2, 3))), np.ones((3, 4)), axes=1).shape
     (2, 4)
     """
-    sa, sb = _node_shape(a), _node_shape(b)
+    sa, sb = shape_of(a), shape_of(b)
     if np.ndim(axes) == 0:
         n = int(axes)
         if not 0 <= n <= min(len(sa), len(sb)):
@@ -454,7 +454,7 @@ def tensordot(a: Any, b: Any, axes: Union[int, Sequence[Any]] = 2) -> Node:
             raise ValueError(f"tensordot: axes {axes} pair {len(ka)} axes of a with {len(kb)} of b")
         ka = [k % len(sa) for k in ka]
         kb = [k % len(sb) for k in kb]
-    return _spec(_TENSORDOT, _product_spec("tensordot", sa, sb, ka, kb), a, b)
+    return apply_spec(_TENSORDOT, _product_spec("tensordot", sa, sb, ka, kb), a, b)
 
 
 def _diagonal_spec(s: Shape, offset: int, axis1: int, axis2: int, keep: bool) -> Tuple[str, List[np.ndarray]]:
@@ -493,8 +493,8 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Node:
     >>> jx.diagonal(A).value.tolist(), jx.diagonal(A, offset=1).value.tolist()
     ([0.0, 5.0, 10.0], [1.0, 6.0, 11.0])
     """
-    s = _node_shape(a)
+    s = shape_of(a)
     if len(s) < 2:
         raise ValueError(f"diagonal: needs at least two axes, got shape {s}")
     eq, consts = _diagonal_spec(s, int(offset), int(axis1), int(axis2), keep=True)
-    return _spec(_DIAGONAL, eq, a, *consts)
+    return apply_spec(_DIAGONAL, eq, a, *consts)

@@ -11,7 +11,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from ..form import Factor, Factored, Product, axis_labels
-from ..node import Node
+from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from .reductions import logsumexp_over, softmax_over
 
@@ -104,7 +104,7 @@ def cross_entropy(logits: Any, labels: Any) -> Node:
     >>> round(float(jx.cross_entropy(Z, [0, 2]).value), 6), jx.grad(jx.cross_entropy(Z, [0, 2]), Z).round(4).tolist()
     (1.098612, [[-0.3333, 0.1667, 0.1667], [0.1667, 0.1667, -0.3333]])
     """
-    shape = logits.shape if isinstance(logits, Node) else np.shape(logits)
+    shape = shape_of(logits)
     if len(shape) not in (1, 2):
         raise ValueError(f"cross_entropy: logits must have shape (m, k) or (k,), got {tuple(shape)}")
     t = _one_hot("cross_entropy", labels, tuple(shape))

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..form import Factor, Factored, Product, axis_labels
-from ..node import Node
+from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from ._rules import normalize_axes
 
@@ -78,7 +78,7 @@ def logsumexp(x: Any, axis: Axis = None) -> Node:
     >>> round(float(jx.logsumexp(x).value), 12), jx.grad(jx.logsumexp(x), x).tolist()
     (1.386294361120, [0.25, 0.75])
     """
-    ndim = x.ndim if isinstance(x, Node) else np.ndim(x)
+    ndim = len(shape_of(x))
     return apply(_LOGSUMEXP, x, axes=normalize_axes("logsumexp", ndim, axis))
 
 
@@ -132,7 +132,7 @@ _LOG_SOFTMAX = register(Op(
 
 
 def _one_axis(name: str, x: Any, axis: int) -> int:
-    ndim = x.ndim if isinstance(x, Node) else np.ndim(x)
+    ndim = len(shape_of(x))
     if np.ndim(axis) != 0:
         raise ValueError(f"{name}: axis must be a single int, got {axis}")
     return normalize_axes(name, ndim, axis)[0] if ndim else 0
