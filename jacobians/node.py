@@ -253,6 +253,20 @@ class Node:
     def __bool__(self) -> bool:
         raise TypeError(f"node {self.name} has no truth value; compare .value instead")
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError(
+            f"node {self.name} cannot become a numpy array: that would leave the graph silently. Use "
+            f"{self.name}.value for the numbers (not differentiated), or call numpy functions on the node itself"
+        )
+
+    def __float__(self) -> float:
+        raise TypeError(f"node {self.name}: float() would leave the graph; use {self.name}.item() for the number "
+                        "(not differentiated)")
+
+    def item(self) -> Any:
+        """The value of a one-entry node as a Python number: it leaves the graph (not differentiated)."""
+        return self.value.item()
+
 
 def _refuse_nonfinite(arr: np.ndarray, who: str, allow_inf: bool) -> None:
     bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
