@@ -10,7 +10,8 @@ and central differences check it.
 >>> jx.jacobian(Y, W).shape, jx.grad(l, X).shape
 ((4, 3, 4, 4), (4, 3))
 """
-from .api import METHODS, grad, jacobian
+from .api import METHODS
+from .transforms import grad, jacobian, jvp, value_and_grad, vjp
 from .chain_rule import ORDERS, Plan, plan
 from .compare import Comparison, compare
 from .derive import derive  # function imports after their submodules: jx.derive is the function
@@ -38,7 +39,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Node", "var", "const", "jacobian", "grad", "plan", "Plan", "compare", "Comparison", "explain", "derive",
+    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp", "plan", "Plan", "compare", "Comparison", "explain", "derive",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_plan",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",
     "Op", "register", "get_op", "registered_ops", *_ops_all,

@@ -1,8 +1,11 @@
-"""``jacobian`` and ``grad``: one entry point, three routes.
+"""``jacobian`` and ``grad`` of nodes: one entry point, every route.
 
-* ``method="explicit"`` (default) — local Jacobians contracted by the planned
-  einsum of :mod:`jacobians.chain_rule`;
-* ``method="vjp"`` — only the hand-written VJPs (:mod:`jacobians.vjp`);
+* ``method="auto"`` (default) — the fastest exact route: ``"factored"`` for a
+  Jacobian (it falls back to the dense route where it cannot apply, and
+  :func:`jacobians.factored.plan_factored` says why), ``"vjp"`` for a gradient;
+* ``method="explicit"`` — the dense teaching route: local Jacobians contracted
+  by the planned einsum of :mod:`jacobians.chain_rule`;
+* ``method="vjp"`` — only the hand-written VJPs (:mod:`jacobians.vjp_route`);
 * ``method="numeric"`` — central differences in float64 (:mod:`jacobians.numeric`);
 * ``method="factored"`` — the ops' factored Jacobians (deltas and small arrays),
   deltas eliminated, the rest contracted by opt_einsum (:mod:`jacobians.factored`);
@@ -24,12 +27,12 @@ from .chain_rule import ORDERS, Order, plan
 from .factored import jacobian_factored
 from .node import Node
 from .numeric import jacobian_numeric
-from .vjp import backward, jacobian_vjp
+from .vjp_route import backward, jacobian_vjp
 
 __all__ = ["jacobian", "grad", "METHODS", "Method", "check_call", "held_nodes"]
 
-Method = Literal["explicit", "vjp", "numeric", "factored"]
-METHODS: Tuple[Method, ...] = ("explicit", "vjp", "numeric", "factored")
+Method = Literal["auto", "explicit", "vjp", "numeric", "factored"]
+METHODS: Tuple[Method, ...] = ("auto", "explicit", "vjp", "numeric", "factored")
 Wrt = Union[Node, Sequence[Node]]
 
 
@@ -57,6 +60,8 @@ def held_nodes(fn: str, hold: object) -> Tuple[Node, ...]:
 
 
 def _one_jacobian(y: Node, x: Node, method: Method, order: Order, hold: Sequence[Node]) -> np.ndarray:
+    if method == "auto":
+        method = "factored"
     if method == "explicit":
         return plan(y, x, order, hold).execute()
     if method == "vjp":
@@ -66,7 +71,7 @@ def _one_jacobian(y: Node, x: Node, method: Method, order: Order, hold: Sequence
     return jacobian_numeric(y, x, hold)
 
 
-def jacobian(y: Node, wrt: Wrt, method: Method = "explicit", order: Order = "optimal",
+def jacobian(y: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal",
              hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
     """The full Jacobian dy/dx, an ndarray of shape ``y.shape + x.shape``.
 
@@ -93,7 +98,7 @@ def jacobian(y: Node, wrt: Wrt, method: Method = "explicit", order: Order = "opt
     return out[0] if isinstance(wrt, Node) else out
 
 
-def grad(l: Node, wrt: Wrt, method: Method = "explicit", order: Order = "optimal",
+def grad(l: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal",
          hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
     """The gradient dl/dx of a scalar node, an ndarray of shape ``x.shape``.
 
@@ -117,7 +122,7 @@ def grad(l: Node, wrt: Wrt, method: Method = "explicit", order: Order = "optimal
     hold = held_nodes("grad", hold)
     out = []
     for x in xs:
-        if method == "vjp":
+        if method in ("vjp", "auto"):
             g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold)
         else:
             g = _one_jacobian(l, x, method, order, hold)

@@ -19,7 +19,7 @@ from .compare import discrepancy
 from .graph import local_jacobian
 from .node import Node
 from .numeric import jacobian_numeric
-from .vjp import backward
+from .vjp_route import backward
 
 __all__ = ["check_node", "JacobianMismatch", "CheckResult"]
 

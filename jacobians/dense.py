@@ -51,7 +51,7 @@ def materialize(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ..
     """The dense Jacobian ``out_shape + in_shape`` that ``F`` describes (priced before it is allocated)."""
     shape = tuple(out_shape) + tuple(in_shape)
     pieces = [([np.asarray(f.value, dtype=dtype) for f in t.factors], coef, prep)
-              for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, cotangent=False, what=what))]
+              for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, "dense", what))]
     return assemble(shape, dtype, pieces, what, flat=int(np.prod(out_shape)) if F.flat else None)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from .kernel import Compiled, canonical, compile_path, contract
 from .scatter import tied_view
 
 __all__ = ["Sym", "Operand", "RawProduct", "Reduced", "Prepared", "eliminate", "prepare", "land", "evaluate",
-           "recipe", "derived_vjp", "form_labels", "form_structure"]
+           "recipe", "derived_vjp", "derived_jvp", "form_labels", "form_structure"]
 
 Sym = Tuple[str, bool]  # (display name, transposed)
 
@@ -204,22 +204,27 @@ def form_structure(F: Factored) -> tuple:
                                         for t in F.terms))
 
 
-def recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], cotangent: bool,
+Mode = Literal["dense", "vjp", "jvp"]
+
+
+def recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], mode: Mode,
            what: str = "factored form") -> List[Tuple[float, Prepared]]:
     """Each term of ``F`` with its deltas eliminated and its einsum planned: ``(coefficient, preparation)``.
 
-    Without ``cotangent`` the output and input indices are free (the dense Jacobian,
-    the term's factors as operands). With it a cotangent G[out] comes first and the
-    output's indices are summed too: Σ_out G[out] dY[out]/dX[in], the derived VJP.
-    Planned once per form structure and shapes (cached).
+    ``"dense"``: the output and input indices are free, the term's factors the
+    operands (the dense Jacobian). ``"vjp"``: a cotangent G[out] comes first and the
+    output's indices are summed, Σ_out G[out] dY[out]/dX[in]. ``"jvp"``: a tangent
+    T[in] comes first and the input's indices are summed, Σ_in dY[out]/dX[in] T[in].
+    Planned once per form structure, shapes and mode (cached).
     """
-    key = (form_structure(F), tuple(out_shape), tuple(in_shape), cotangent)
+    key = (form_structure(F), tuple(out_shape), tuple(in_shape), mode)
     hit = _RECIPES.get(key)
     if hit is not None:
         return hit
     check_factored(F, out_shape, in_shape, what)
-    free = F.inp if cotangent else F.out + F.inp
-    head = [Operand(None, F.out, ("G", False))] if cotangent else []
+    free = {"dense": F.out + F.inp, "vjp": F.inp, "jvp": F.out}[mode]
+    head = {"dense": [], "vjp": [Operand(None, F.out, ("G", False))], "jvp": [Operand(None, F.inp, ("T", False))]}[mode]
+    summed = {"dense": "", "vjp": F.out, "jvp": F.inp}[mode]
     out = []
     for t, inner in zip(F.terms, form_labels(F)):
         sizes = dict(zip(F.out + F.inp, tuple(out_shape) + tuple(in_shape)))
@@ -227,13 +232,40 @@ def recipe(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], c
             sizes.update(zip(f.labels, np.shape(f.value)))
         fill_delta_sizes(t.deltas, sizes)
         ops = head + [Operand(None, f.labels) for f in t.factors]
-        summed = (list(F.out) if cotangent else []) + list(inner)
-        r = eliminate(RawProduct(t.coef, ops, [(d[0], d[1]) for d in t.deltas], summed), free, sizes)
+        r = eliminate(RawProduct(t.coef, ops, [(d[0], d[1]) for d in t.deltas], list(summed) + list(inner)), free, sizes)
         out.append((r.coef, prepare(r, free, sizes)))
     _RECIPES[key] = out
     if len(_RECIPES) > _CACHE_SIZE:
         _RECIPES.popitem(last=False)
     return out
+
+
+def _pull(F: Factored, v: np.ndarray, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], mode: Mode,
+          dtype: Optional[np.dtype]) -> np.ndarray:
+    """v contracted into F from the output side (vjp) or the input side (jvp); may return a read-only view."""
+    dtype = np.result_type(v.dtype if dtype is None else dtype)
+    v = np.asarray(v, dtype=dtype)
+    shape = in_shape if mode == "vjp" else out_shape
+    total: Optional[np.ndarray] = np.reshape(v, shape) if F.flat else None
+    tied = []
+    for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, mode)):
+        values = [v] + [np.asarray(f.value, dtype=dtype) for f in t.factors]
+        if prep.pairs:  # a delta between two free indices: lands on a diagonal, below
+            tied.append((values, coef, prep))
+            continue
+        for k in prep.scalars:
+            coef *= float(values[k])
+        res = np.asarray(coef, dtype=dtype) if prep.comp is None else evaluate(values, coef, prep)
+        res = np.broadcast_to(res.reshape(prep.shape), shape)
+        total = res if total is None else total + res
+    if tied or total is None:
+        base = np.zeros(shape, dtype=dtype)
+        if total is not None:
+            base += total
+        for values, coef, prep in tied:
+            land(base, values, coef, prep, assign=False)
+        total = base
+    return total
 
 
 def derived_vjp(F: Factored, g: np.ndarray, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
@@ -242,25 +274,19 @@ def derived_vjp(F: Factored, g: np.ndarray, out_shape: Tuple[int, ...], in_shape
 
     The result may be a read-only view (a broadcast constant, g reshaped): read it, never write into it.
     """
-    dtype = np.result_type(g.dtype if dtype is None else dtype)
-    g = np.asarray(g, dtype=dtype)
-    total: Optional[np.ndarray] = np.reshape(g, in_shape) if F.flat else None
-    tied = []
-    for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, cotangent=True)):
-        values = [g] + [np.asarray(f.value, dtype=dtype) for f in t.factors]
-        if prep.pairs:  # a delta between two indices of the input: lands on a diagonal, below
-            tied.append((values, coef, prep))
-            continue
-        for k in prep.scalars:
-            coef *= float(values[k])
-        res = np.asarray(coef, dtype=dtype) if prep.comp is None else evaluate(values, coef, prep)
-        res = np.broadcast_to(res.reshape(prep.shape), in_shape)
-        total = res if total is None else total + res
-    if tied or total is None:
-        base = np.zeros(in_shape, dtype=dtype)
-        if total is not None:
-            base += total
-        for values, coef, prep in tied:
-            land(base, values, coef, prep, assign=False)
-        total = base
-    return total
+    return _pull(F, g, out_shape, in_shape, "vjp", dtype)
+
+
+def derived_jvp(F: Factored, t: np.ndarray, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
+                dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """Σ_in F[out, in] · t[in]: the JVP (forward mode) the factored form implies, an array of ``out_shape``.
+
+    >>> import numpy as np
+    >>> from jacobians.form import Factor, Factored, Product
+    >>> B = np.arange(6.0).reshape(2, 3)
+    >>> F = Factored("ij", "pq", (Product((Factor(B, "qj", "{x1}"),), ("ip",)),))   # Y = A B, w.r.t. A
+    >>> T = np.ones((4, 2))
+    >>> np.array_equal(derived_jvp(F, T, (4, 3), (4, 2)), T @ B)
+    True
+    """
+    return _pull(F, t, out_shape, in_shape, "jvp", dtype)

@@ -189,7 +189,7 @@ def _reverse_steps(nodes: List[Node]) -> List[EdgeStep]:
             if q.id == p.id:
                 F = op.form(i, child.value, *values, **child.params)
                 forms.append(F)
-                recipes.append(recipe(F, child.shape, p.shape, True, f"op {op.name!r} ({child.name}), input {i}"))
+                recipes.append(recipe(F, child.shape, p.shape, "vjp", f"op {op.name!r} ({child.name}), input {i}"))
         steps.append(EdgeStep(child, p, forms, recipes))
     return steps
 
@@ -257,7 +257,8 @@ class FactoredPlan:
             if self.largest_intermediate > max(x.size, 1 << 16):
                 memory.check_bytes((self.largest_intermediate,), y.dtype, what)
             return self._sweep()
-        memory.check_bytes((max(math.prod(shape), self.largest_intermediate),), y.dtype, what)
+        big = shape if math.prod(shape) >= self.largest_intermediate else (self.largest_intermediate,)
+        memory.check_bytes(big, y.dtype, what)  # the result (or a larger intermediate), before anything is built
         return assemble(shape, y.dtype, [([o.value for o in r.operands], r.coef, prep)
                                          for r, prep in zip(self.products, self.prepared)], what)
 

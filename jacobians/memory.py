@@ -185,7 +185,7 @@ def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
             f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
             f"({nbytes} bytes), above the memory limit of {_human(limit)}. "
             'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
-            "use jx.vjp.backward(y, x, g); or use smaller sizes, or raise the limit with "
+            "use jx.grad(jx.sum(g * y), x); or use smaller sizes, or raise the limit with "
             "jx.set_memory_limit(nbytes) or the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
             what=what, shape=shape, nbytes=nbytes, limit=limit,
         )

@@ -1,10 +1,10 @@
-"""The reverse sweep: one engine for every route that pulls a cotangent from y back to x.
+"""The sweeps: one engine for every route that pulls a cotangent from y back to x, one that pushes tangents forward.
 
 Nodes are visited from y back to x (reverse topological order); each node's
 cotangent is pulled into its parents through ``pull(child, parent, g)`` and
 summed there. The routes differ only in ``pull``:
 
-* the vjp route pulls through the ops' hand-written VJPs (:mod:`jacobians.vjp`);
+* the vjp route pulls through the ops' hand-written VJPs (:mod:`jacobians.vjp_route`);
 * the factored gradient pulls through the VJPs derived from the forms
   (:mod:`jacobians.factored`);
 * the dense route's node-by-node accumulation pulls a whole block of rows,
@@ -22,7 +22,7 @@ import numpy as np
 
 from .node import Node
 
-__all__ = ["reverse_sweep"]
+__all__ = ["reverse_sweep", "forward_sweep"]
 
 Pull = Callable[[Node, Node, Any], np.ndarray]
 
@@ -55,3 +55,22 @@ def reverse_sweep(nodes: List[Node], y: Node, x: Node, seed: Any, pull: Pull) ->
                 cot[p.id] = cot[p.id] + c
                 owned.add(p.id)
     raise AssertionError("x not reached")  # pragma: no cover
+
+
+def forward_sweep(nodes: List[Node], seeds: Dict[int, Any], push: Pull) -> Dict[int, Any]:
+    """Tangents pushed from the seeded nodes through every later node (nodes in topological order).
+
+    ``push(child, parent, t)`` is the child's tangent from the parent's tangent t;
+    contributions of several parents are summed. Nodes no seed reaches get none.
+    """
+    tangents: Dict[int, Any] = dict(seeds)
+    for n in nodes:
+        if n.id in tangents:
+            continue
+        total = None
+        for p in {q.id: q for q in n.parents if q.id in tangents}.values():
+            c = push(n, p, tangents[p.id])
+            total = c if total is None else total + c
+        if total is not None:
+            tangents[n.id] = total
+    return tangents

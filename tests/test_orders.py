@@ -50,10 +50,10 @@ def test_every_order_gives_the_same_jacobian(name, y, x, hold):
         J = p.execute()
         assert J.shape == y.shape + x.shape and J.flags.c_contiguous
         assert _rel(J, ref) < 1e-12, order
-        np.testing.assert_array_equal(J, jx.jacobian(y, x, order=order, hold=hold))
+        np.testing.assert_array_equal(J, jx.jacobian(y, x, method="explicit", order=order, hold=hold))
         assert p.flops > 0 and p.largest_intermediate > 0 and p.largest_operand > 0
         if y.size == 1:
-            np.testing.assert_array_equal(jx.grad(y, x, order=order, hold=hold), J.reshape(x.shape))
+            np.testing.assert_array_equal(jx.grad(y, x, method="explicit", order=order, hold=hold), J.reshape(x.shape))
 
 
 @pytest.mark.parametrize("name,y,x,hold", _cases(), ids=[c[0] for c in _cases()])
@@ -129,7 +129,7 @@ def test_reverse_gradient_builds_each_local_jacobian_once(monkeypatch):
 
     monkeypatch.setattr(cr, "local_jacobian", counting)
     X, W, Y = _seed1(4, 4)
-    jx.grad(jx.fro(Y), X, order="reverse")
+    jx.grad(jx.fro(Y), X, method="explicit", order="reverse")
     assert len(built) == len(set(built)) == 6  # l←Y, Y←W, W←Xᵀ, Xᵀ←X, W←X, Y←X
 
 
@@ -140,7 +140,7 @@ def test_explicit_gradient_peak_memory_is_about_one_local_jacobian(order):
     largest = jx.plan(l, X, order).largest_operand_bytes  # 20⁴ · 8 bytes
     tracemalloc.start()
     try:
-        jx.grad(l, X, order=order)
+        jx.grad(l, X, method="explicit", order=order)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

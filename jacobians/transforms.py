@@ -1,0 +1,257 @@
+"""Function transforms with JAX's conventions: ``grad(f)``, ``value_and_grad``, ``jacobian(f)``, ``vjp``, ``jvp``.
+
+A transform runs ``f`` on vars made from its arguments and differentiates the
+graph that running it built. So ``f`` is ordinary Python: written with
+``import numpy as np`` (numpy's protocols dispatch to the ops), with
+value-dependent control flow (``if loss > 1:`` on ``.item()``, loops whose length
+depends on the data) — an advantage over tracing compilers, which see one
+abstract trace. Arguments and outputs may be pytrees (nested dicts, lists,
+tuples of arrays, :mod:`jacobians.pytree`); results mirror JAX's structure: the
+gradient w.r.t. a dict is a dict, the Jacobian of a tuple output w.r.t. tuple
+``argnums`` is a tuple (over outputs) of tuples (over arguments), each leaf of
+shape ``out.shape + in.shape``. Derivatives come back as numpy arrays.
+
+``jx.grad`` and ``jx.jacobian`` also take nodes, as before: a callable first
+argument means a transform.
+
+>>> import numpy as np, jacobians as jx
+>>> def loss(params, X):
+...     return np.mean(np.tanh(X @ params["W"] + params["b"]) ** 2)
+>>> params = {"W": np.ones((3, 2)), "b": np.zeros(2)}
+>>> g = jx.grad(loss)(params, np.eye(3))
+>>> sorted(g), g["W"].shape
+(['W', 'b'], (3, 2))
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import api
+from .chain_rule import Order
+from .elimination import derived_jvp
+from .graph import ancestors
+from .node import Node, const, var
+from .pytree import TreeDef, flatten, unflatten
+from .sweep import forward_sweep
+from .vjp_route import backward
+
+__all__ = ["grad", "value_and_grad", "jacobian", "vjp", "jvp"]
+
+Argnums = Union[int, Sequence[int]]
+
+
+# ------------------------------------------------------------------ running f on vars
+def _argnums(argnums: Argnums, nargs: int, who: str) -> Tuple[Tuple[int, ...], bool]:
+    single = np.ndim(argnums) == 0
+    nums = (argnums,) if single else tuple(argnums)
+    for k in nums:
+        if not isinstance(k, (int, np.integer)) or not -nargs <= k < nargs:
+            raise ValueError(f"{who}: argnums={argnums!r} does not name a positional argument of a call with "
+                             f"{nargs} argument(s)")
+    return tuple(int(k) % nargs for k in nums), single
+
+
+def _arg_names(f: Callable[..., Any], n: int) -> List[str]:
+    try:
+        params = [p.name for p in inspect.signature(f).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[k] if k < len(params) else f"args[{k}]" for k in range(n)]
+
+
+def _vars(tree: Any, name: str, who: str) -> Tuple[List[Node], TreeDef, Any]:
+    leaves, d = flatten(tree)
+    xs = []
+    for path, leaf in zip(d.paths, leaves):
+        if isinstance(leaf, Node):
+            raise TypeError(f"{who}: argument {name}{path} is a node; pass arrays to a transformed function "
+                            "(it makes its own vars), or use jx.grad(node, wrt) on nodes")
+        xs.append(var(leaf, name=f"{name}{path}"))
+    return xs, d, unflatten(d, xs)
+
+
+def _run(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any], argnums: Argnums, has_aux: bool,
+         who: str):
+    """Run f with vars in place of the differentiated arguments: (out, aux, [(vars, treedef) per argnum], single)."""
+    if not callable(f):
+        raise TypeError(f"{who}: expected a function, got {type(f).__name__}")
+    nums, single = _argnums(argnums, len(args), who)
+    names = _arg_names(f, len(args))
+    new_args = list(args)
+    inputs = []
+    for k in nums:
+        xs, d, tree = _vars(args[k], names[k], who)
+        new_args[k] = tree
+        inputs.append((xs, d))
+    out = f(*new_args, **kwargs)
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"{who}: has_aux=True needs f to return a pair (output, aux), got {type(out).__name__}")
+        out, aux = out
+    return out, aux, inputs, single
+
+
+def _nodes(tree: Any) -> Tuple[List[Node], TreeDef]:
+    leaves, d = flatten(tree)
+    return [x if isinstance(x, Node) else const(x) for x in leaves], d
+
+
+def _value(tree: Any) -> Any:
+    leaves, d = flatten(tree)
+    return unflatten(d, [x.value if isinstance(x, Node) else np.asarray(x) for x in leaves])
+
+
+def _per_input(inputs, single: bool, leaf: Callable[[Node], np.ndarray]) -> Any:
+    """``leaf(x)`` for every var, in the structure of the differentiated arguments."""
+    trees = tuple(unflatten(d, [leaf(x) for x in xs]) for xs, d in inputs)
+    return trees[0] if single else trees
+
+
+# ------------------------------------------------------------------ the transforms
+def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api.Method, with_value: bool,
+             who: str) -> Callable[..., Any]:
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        out, aux, inputs, single = _run(f, args, kwargs, argnums, has_aux, who)
+        (y,), _ = _nodes([out]) if not isinstance(out, Node) else ([out], None)
+        if y.size != 1:
+            raise TypeError(f"{who}: f must return a scalar (shape () or one entry), got shape {y.shape}; "
+                            "use jx.jacobian for a non-scalar output")
+        grads = _per_input(inputs, single, lambda x: api.grad(y, x, method=method))
+        value = y.value.reshape(()) if y.ndim else y.value
+        if with_value:
+            return ((value, aux) if has_aux else value), grads
+        return (grads, aux) if has_aux else grads
+
+    transformed.__name__ = f"{who}({getattr(f, '__name__', 'f')})"
+    transformed.__doc__ = f"{who} of {getattr(f, '__name__', 'f')} w.r.t. argnums={argnums!r}."
+    return transformed
+
+
+def grad(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Order = "optimal",
+         hold: Sequence[Node] = (), *, argnums: Argnums = 0, has_aux: bool = False) -> Any:
+    """``jx.grad(f, argnums=0, has_aux=False)``: the gradient function of a scalar f, as ``jax.grad``.
+
+    With a node first (``jx.grad(l, W)``) it is the gradient of that node
+    (:func:`jacobians.api.grad`); a second positional argument of a transform is argnums.
+
+    >>> import numpy as np, jacobians as jx
+    >>> jx.grad(lambda x, y: np.sum(x * y), argnums=(0, 1))(np.ones(2), np.arange(2.0))
+    (array([0., 1.]), array([1., 1.]))
+    """
+    if isinstance(fun, Node):
+        return api.grad(fun, wrt, method, order, hold)
+    return _grad_fn(fun, argnums if wrt is None else wrt, has_aux, method, False, "grad")
+
+
+def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False,
+                   method: api.Method = "auto") -> Callable[..., Any]:
+    """``(f(x), grad f(x))`` in one run, as ``jax.value_and_grad``; with has_aux, ``((f(x), aux), grad)``.
+
+    >>> import numpy as np, jacobians as jx
+    >>> v, g = jx.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+    >>> float(v), g.tolist()
+    (5.0, [2.0, 4.0])
+    """
+    return _grad_fn(fun, argnums, has_aux, method, True, "value_and_grad")
+
+
+def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Order = "optimal",
+             hold: Sequence[Node] = (), *, argnums: Argnums = 0, has_aux: bool = False) -> Any:
+    """``jx.jacobian(f, argnums=0)``: the full Jacobian function, leaves of shape ``out.shape + in.shape``.
+
+    The result has f's output structure outside and the arguments' structure
+    inside (a tuple over argnums when argnums is a tuple), as ``jax.jacobian``.
+    With a node first it is the Jacobian of that node (:func:`jacobians.api.jacobian`).
+
+    >>> import numpy as np, jacobians as jx
+    >>> J = jx.jacobian(lambda W, x: np.tanh(W @ x))(np.ones((2, 3)), np.ones(3))
+    >>> J.shape
+    (2, 2, 3)
+    """
+    if isinstance(fun, Node):
+        return api.jacobian(fun, wrt, method, order, hold)
+    nums = argnums if wrt is None else wrt
+
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        out, aux, inputs, single = _run(fun, args, kwargs, nums, has_aux, "jacobian")
+        ys, d = _nodes(out)
+        jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order)) for y in ys])
+        return (jac, aux) if has_aux else jac
+
+    return transformed
+
+
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Tuple[Any, ...]:
+    """``(f(primals), vjp_fn)``: ``vjp_fn(cotangent)`` is the tuple of cotangents of the primals, as ``jax.vjp``.
+
+    >>> import numpy as np, jacobians as jx
+    >>> y, pull = jx.vjp(lambda A, B: A @ B, np.eye(2), np.arange(4.0).reshape(2, 2))
+    >>> pull(np.ones((2, 2)))[0].tolist()          # G Bᵀ
+    [[1.0, 5.0], [1.0, 5.0]]
+    """
+    out, aux, inputs, _ = _run(fun, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+    ys, d = _nodes(out)
+
+    def vjp_fn(cotangent: Any) -> Tuple[Any, ...]:
+        gs, dg = flatten(cotangent)
+        if dg != d:
+            raise ValueError(f"vjp: the cotangent's structure {dg} differs from the output's {d}")
+        return _per_input(inputs, False, lambda x: sum(
+            (backward(y, x, np.asarray(g, dtype=y.dtype).reshape(y.shape)) for y, g in zip(ys, gs)),
+            np.zeros(x.shape, dtype=x.dtype)))
+
+    return (_value(out), vjp_fn, aux) if has_aux else (_value(out), vjp_fn)
+
+
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> Tuple[Any, ...]:
+    """``(f(primals), J·tangents)`` in forward mode, as ``jax.jvp``: tangents pushed through each op's form.
+
+    No Jacobian is formed: each op's factored form contracts the incoming
+    tangent (:func:`jacobians.elimination.derived_jvp`), node by node.
+
+    >>> import numpy as np, jacobians as jx
+    >>> y, t = jx.jvp(lambda x: np.sin(x) * 2, (np.zeros(3),), (np.ones(3),))
+    >>> t.tolist()
+    [2.0, 2.0, 2.0]
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per primal")
+    out, aux, inputs, _ = _run(fun, primals, {}, tuple(range(len(primals))), has_aux, "jvp")
+    seeds: Dict[int, np.ndarray] = {}
+    for (xs, d), t in zip(inputs, tangents):
+        ts, dt = flatten(t)
+        if dt != d:
+            raise ValueError(f"jvp: a tangent's structure {dt} differs from its primal's {d}")
+        for x, tv in zip(xs, ts):
+            tv = np.asarray(tv, dtype=x.dtype)
+            if tv.shape != x.shape:
+                raise ValueError(f"jvp: tangent of {x.name} has shape {tv.shape}, the primal {x.shape}")
+            seeds[x.id] = tv
+    ys, d = _nodes(out)
+    order: Dict[int, Node] = {}
+    for y in ys:
+        for n in ancestors(y):
+            order.setdefault(n.id, n)
+    nodes = sorted(order.values(), key=lambda n: n.id)  # ids grow with creation: a topological order
+
+    def push(child: Node, parent: Node, t: np.ndarray) -> np.ndarray:
+        values = [q.value for q in child.parents]
+        total = None
+        for i, q in enumerate(child.parents):
+            if q.id == parent.id:
+                F = child.op.form(i, child.value, *values, **child.params)
+                c = derived_jvp(F, t, child.shape, parent.shape, child.dtype)
+                total = c if total is None else total + c
+        return total
+
+    tan = forward_sweep(nodes, seeds, push)
+    t_out = unflatten(d, [np.array(tan[y.id], dtype=y.dtype) if y.id in tan else np.zeros(y.shape, y.dtype)
+                          for y in ys])
+    return (_value(out), t_out, aux) if has_aux else (_value(out), t_out)
