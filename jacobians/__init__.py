@@ -13,6 +13,7 @@ and central differences check it.
 from .api import METHODS
 from .transforms import grad, jacobian, jvp, value_and_grad, vjp
 from .chain_rule import ORDERS, Plan, plan
+from .checking import GradReport, KinkWarning, assert_grad, check_grad
 from .compare import Comparison, compare
 from .derive import derive  # function imports after their submodules: jx.derive is the function
 from .explain import explain
@@ -39,7 +40,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp", "plan", "Plan", "compare", "Comparison", "explain", "derive",
+    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp",
+    "check_grad", "assert_grad", "GradReport", "KinkWarning", "plan", "Plan", "compare", "Comparison", "explain", "derive",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_plan",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",
     "Op", "register", "get_op", "registered_ops", *_ops_all,

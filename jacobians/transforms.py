@@ -38,7 +38,7 @@ from .pytree import TreeDef, flatten, unflatten
 from .sweep import forward_sweep
 from .vjp_route import backward
 
-__all__ = ["grad", "value_and_grad", "jacobian", "vjp", "jvp"]
+__all__ = ["grad", "value_and_grad", "jacobian", "vjp", "jvp", "run_on_vars"]
 
 Argnums = Union[int, Sequence[int]]
 
@@ -74,7 +74,7 @@ def _vars(tree: Any, name: str, who: str) -> Tuple[List[Node], TreeDef, Any]:
     return xs, d, unflatten(d, xs)
 
 
-def _run(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any], argnums: Argnums, has_aux: bool,
+def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any], argnums: Argnums, has_aux: bool,
          who: str):
     """Run f with vars in place of the differentiated arguments: (out, aux, [(vars, treedef) per argnum], single)."""
     if not callable(f):
@@ -116,7 +116,7 @@ def _per_input(inputs, single: bool, leaf: Callable[[Node], np.ndarray]) -> Any:
 def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api.Method, with_value: bool,
              who: str) -> Callable[..., Any]:
     def transformed(*args: Any, **kwargs: Any) -> Any:
-        out, aux, inputs, single = _run(f, args, kwargs, argnums, has_aux, who)
+        out, aux, inputs, single = run_on_vars(f, args, kwargs, argnums, has_aux, who)
         (y,), _ = _nodes([out]) if not isinstance(out, Node) else ([out], None)
         if y.size != 1:
             raise TypeError(f"{who}: f must return a scalar (shape () or one entry), got shape {y.shape}; "
@@ -178,7 +178,7 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
     nums = argnums if wrt is None else wrt
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
-        out, aux, inputs, single = _run(fun, args, kwargs, nums, has_aux, "jacobian")
+        out, aux, inputs, single = run_on_vars(fun, args, kwargs, nums, has_aux, "jacobian")
         ys, d = _nodes(out)
         jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order)) for y in ys])
         return (jac, aux) if has_aux else jac
@@ -194,7 +194,7 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Tuple[
     >>> pull(np.ones((2, 2)))[0].tolist()          # G Bᵀ
     [[1.0, 5.0], [1.0, 5.0]]
     """
-    out, aux, inputs, _ = _run(fun, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+    out, aux, inputs, _ = run_on_vars(fun, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
     ys, d = _nodes(out)
 
     def vjp_fn(cotangent: Any) -> Tuple[Any, ...]:
@@ -223,7 +223,7 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per primal")
-    out, aux, inputs, _ = _run(fun, primals, {}, tuple(range(len(primals))), has_aux, "jvp")
+    out, aux, inputs, _ = run_on_vars(fun, primals, {}, tuple(range(len(primals))), has_aux, "jvp")
     seeds: Dict[int, np.ndarray] = {}
     for (xs, d), t in zip(inputs, tangents):
         ts, dt = flatten(t)
