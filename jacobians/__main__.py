@@ -10,6 +10,7 @@ command line (one line on stderr says what and how to fix it).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -42,10 +43,10 @@ def _parser() -> _Parser:
                       help="write the demo's Jacobian pictures (PNG) into DIR (needs matplotlib: pip install .[plot])")
 
     check = sub.add_parser(
-        "check", help="build a formula from the ops and compare its three derivative routes",
+        "check", help="build a formula from the ops and compare its four derivative routes",
         description="Build FORMULA from the toolkit's ops (parsed safely, never eval'd) on random data, print "
-                    "the explicit/vjp/numeric comparison and the derivation. Exit 0 when the routes agree, "
-                    "1 when not, 2 for a bad formula or shape.")
+                    "the explicit/vjp/numeric/factored comparison and the derivation. Exit 0 when the routes "
+                    "agree, 1 when not, 2 for a bad formula or shape.")
     check.add_argument("formula", help='e.g. "fro(W @ X)", "sum(tanh(X @ W) ** 2)", "W @ X.T"')
     check.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                        help="declare a variable, e.g. --shape X=3x5 (v=4: a vector, s=scalar); repeat per variable")
@@ -160,4 +161,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "SIGPIPE"):  # `... | head` closes the pipe: end quietly, as command-line tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())

@@ -166,6 +166,14 @@ class Plan:
                      f"({self.largest_operand_bytes:,} bytes)")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return (f"<Plan d{self.y.name}/d{self.x.name}: Jacobian {self.y.shape + self.x.shape}, order={self.order}, "
+                f"strategy={self.strategy}, {len(self.terms) or len(self.steps)} "
+                f"{'paths' if self.terms else 'steps'}, {self.flops:,} FLOPs>")
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```\n"
+
     def execute(self) -> np.ndarray:
         """Run the plan: the dense Jacobian of shape ``y.shape + x.shape``."""
         return execute(self)

@@ -66,11 +66,43 @@ class Comparison:
     flops: int = 0
 
     @property
-    def ok(self) -> bool:
-        """True when every pair of routes that ran agrees within its tolerance."""
-        return bool(self.discrepancies) and all(
-            rel <= self.tolerances[pair] for pair, (_, rel) in self.discrepancies.items()
-        )
+    def ok(self) -> Optional[bool]:
+        """True when every pair of routes that ran agrees within its tolerance; None when fewer than two ran."""
+        if not self.discrepancies:
+            return None
+        return all(rel <= self.tolerances[pair] for pair, (_, rel) in self.discrepancies.items())
+
+    @property
+    def nonfinite(self) -> List[str]:
+        """The routes whose result holds NaN or ±Inf (they agree with nothing)."""
+        return [r for r, res in self.results.items() if not all(np.all(np.isfinite(a)) for a in res)]
+
+    def verdict(self) -> str:
+        """One line: agree, disagree (naming NaN routes), or nothing to compare, and which checks did not run."""
+        if self.ok is None:
+            text = f"nothing to compare: only {', '.join(self.results) or 'no route'} ran"
+        else:
+            text = f"all routes agree: {self.ok}"
+        if self.nonfinite:
+            text += f" — NaN or Inf in the {', '.join(self.nonfinite)} route{'s' * (len(self.nonfinite) > 1)}"
+        independent = [r for r in ("numeric", "vjp") if r in self.skipped or r not in self.results]
+        if independent and self.results:
+            text += f"; the independent check{'s' * (len(independent) > 1)} {' and '.join(independent)} did not run"
+        return text
+
+    def __repr__(self) -> str:
+        return (f"<Comparison of d{self.y.name}/d{', '.join(x.name for x in self.wrt)}: {self.verdict()}; "
+                f"routes {', '.join(self.results)}>")
+
+    def _repr_markdown_(self) -> str:
+        rows = ["| route | time |", "|---|---|"]
+        rows += [f"| {r} | {self.seconds[r] * 1e3:.3f} ms |" if r in self.seconds else
+                 f"| {r} | skipped: {self.skipped.get(r, 'not requested')} |" for r in ROUTES]
+        rows += ["", "| pair | max abs | max rel | tol | ok |", "|---|---|---|---|---|"]
+        rows += [f"| {a} vs {b} | {ab:.2e} | {rel:.2e} | {self.tolerances[(a, b)]:.0e} | "
+                 f"{'yes' if rel <= self.tolerances[(a, b)] else '**no**'} |"
+                 for (a, b), (ab, rel) in self.discrepancies.items()]
+        return f"**{self.verdict()}**\n\n" + "\n".join(rows) + "\n"
 
     def __str__(self) -> str:
         kind = "gradient" if self.y.size == 1 else "Jacobian"
@@ -89,8 +121,9 @@ class Comparison:
             tol = self.tolerances[pair]
             lines.append(f"  {pair[0] + ' vs ' + pair[1]:<20}{ab:>12.2e}{rel:>12.2e}{tol:>10.0e}  "
                          f"{'yes' if rel <= tol else 'NO'}")
-        lines.append(f"  largest explicit local Jacobian: {self.jacobian_bytes:,} bytes; planned FLOPs: {self.flops:,}")
-        lines.append(f"  all routes agree: {self.ok}")
+        if "explicit" in self.results:
+            lines.append(f"  largest explicit local Jacobian: {self.jacobian_bytes:,} bytes; planned FLOPs: {self.flops:,}")
+        lines.append(f"  {self.verdict()}")
         return "\n".join(lines)
 
 
@@ -121,9 +154,10 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
     if bad:
         raise ValueError(f"compare: routes {bad} are not among {', '.join(ROUTES)}")
     out = Comparison(y, xs)
-    plans = [plan(y, x, order, hold) for x in xs]
-    out.jacobian_bytes = max(p.largest_operand_bytes for p in plans)
-    out.flops = sum(p.flops for p in plans)
+    if "explicit" in routes:  # the dense route's plan prices it; the other routes plan nothing here
+        plans = [plan(y, x, order, hold) for x in xs]
+        out.jacobian_bytes = max(p.largest_operand_bytes for p in plans)
+        out.flops = sum(p.flops for p in plans)
     entries = sum(x.size for x in xs)
     for route in routes:
         if route == "numeric" and not chosen and entries > NUMERIC_MAX_ENTRIES:
@@ -138,6 +172,9 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
                 res = jacobian(y, xs, method=route, order=order, hold=hold)
         except memory.JacobianTooLarge as exc:
             out.skipped[route] = str(exc).split(":")[0] + ": above the memory limit"
+            continue
+        except (ValueError, ArithmeticError, TypeError) as exc:  # a route that fails is reported, not fatal
+            out.skipped[route] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             continue
         out.seconds[route] = time.perf_counter() - t0
         out.results[route] = list(res)

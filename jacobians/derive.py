@@ -164,6 +164,12 @@ class DerivedGradient:
             parts = [str(t).split("  =  ")[0] for t in self.terms]
         return " + ".join(parts).replace("+ -", "- ")
 
+    def __repr__(self) -> str:
+        return f"<DerivedGradient {str(self).splitlines()[0]}>"
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```\n"
+
     def __str__(self) -> str:
         y, x = sym_text(node_sym(self.y, self.names)), sym_text(node_sym(self.x, self.names))
         lhs = f"d{y}/d{x}" if self.y.size == 1 else f"Σ G·d{y}/d{x}"

@@ -216,6 +216,9 @@ class Derivation:
             out.append((text.ljust(width) + "   " + tail).rstrip() if tail else text)
         return "\n".join(out)
 
+    def __repr__(self) -> str:
+        return f"<Derivation d{_nm(self.y)}/d{_nm(self.x)}: {self.headline()}; {len(self.paths)} path(s)>"
+
     def _repr_markdown_(self) -> str:
         out = []
         for depth, line in self._lines(lambda s: f"${tex(s)}$", lambda s: f"`{s}`"):

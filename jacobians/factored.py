@@ -242,6 +242,14 @@ class FactoredPlan:
                      f"largest intermediate {self.largest_intermediate:,} elements")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        what = f"{len(self.steps)} edges" if self.strategy == "reverse" else f"{len(self.products)} products"
+        return (f"<FactoredPlan d{self.y.name}/d{self.x.name}: strategy={self.strategy}, {what}, "
+                f"{self.flops:,} FLOPs{', ' + self.reason if self.reason else ''}>")
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```\n"
+
     def execute(self) -> np.ndarray:
         """The dense Jacobian dy/dx, shape ``y.shape + x.shape`` (C-contiguous)."""
         y, x = self.y, self.x
