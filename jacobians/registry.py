@@ -30,7 +30,8 @@ from .dense import materialize
 from .form import Factor, Factored, Product
 from .node import AmbiguousBroadcastWarning, Node, NonFiniteWarning, as_node, describe_bad, graph_float, user_stacklevel
 
-__all__ = ["Op", "Factor", "Product", "Factored", "register", "get_op", "registered_ops", "apply", "op_errors"]
+__all__ = ["Op", "Factor", "Product", "Factored", "register", "get_op", "registered_ops", "declared_in", "apply",
+           "op_errors"]
 
 FormRule = Callable[..., Factored]
 VJPRule = Callable[..., np.ndarray]
@@ -39,7 +40,7 @@ Shape = Tuple[int, ...]
 
 
 def _example_value(shape: Shape, rng: np.random.Generator) -> np.ndarray:
-    v = rng.uniform(0.5, 1.5, shape)
+    v = rng.uniform(0.2, 0.6, shape)  # inside every op's domain (log, arcsin, probabilities)
     if len(shape) >= 2 and shape[-1] == shape[-2]:
         v = v + 2.0 * np.eye(shape[-1])  # well conditioned, for inv, det, solve
     return v
@@ -50,7 +51,8 @@ class Op:
     """A differentiable operation: forward, shape rule, factored Jacobians, hand-written VJPs.
 
     ``example`` (input shapes) and ``example_params`` are what :attr:`formula`
-    renders the forms on.
+    renders the forms on; ``policy`` states the op's convention at kinks and
+    ties, where it has one (docs/ops.md lists them).
     """
 
     name: str
@@ -61,6 +63,7 @@ class Op:
     params: Tuple[str, ...] = field(default=())
     example: Tuple[Shape, ...] = ((2, 3),)
     example_params: Mapping[str, Any] = field(default_factory=dict)
+    policy: str = ""  # the op's kink or tie convention, one line (relu'(0) = 0, ties split equally, ...)
 
     @property
     def nargs(self) -> Optional[int]:
@@ -100,11 +103,12 @@ class Op:
         """
         rng = np.random.default_rng(0)
         xs = [_example_value(s, rng) for s in self.example]
-        y = np.asarray(self.forward(*xs, **self.example_params))
         n = len(xs)
         names = ("X",) if n == 1 else ("A", "B") if n == 2 else tuple(f"X{k}" for k in range(n))
-        return " ;  ".join(self.form(i, y, *xs, **self.example_params).simplified().formula(names, "Y", i)
-                           for i in range(n))
+        with np.errstate(all="ignore"):  # the text does not depend on the numbers
+            y = np.asarray(self.forward(*xs, **self.example_params))
+            return " ;  ".join(self.form(i, y, *xs, **self.example_params).simplified().formula(names, "Y", i)
+                               for i in range(n))
 
 
 _REGISTRY: Dict[str, Op] = {}
@@ -135,6 +139,16 @@ def get_op(name: str) -> Op:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"no op named {name!r}; registered ops are: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def declared_in(name: str) -> str:
+    """The module that registered the op ``name``.
+
+    >>> declared_in("tanh")
+    'jacobians.ops.elementwise'
+    """
+    get_op(name)
+    return _WHERE[name]
 
 
 def registered_ops() -> List[str]:
