@@ -4,14 +4,18 @@
     python -m jacobians demo --list
     python -m jacobians check "fro(W @ X)" --shape W=3x3 --shape X=3x5 --wrt W
 
-Exit codes: 0 when every check agrees, 1 when routes disagree, 2 for a bad
-command line (one line on stderr says what and how to fix it).
+Exit codes: 0 when every check agrees; 1 when routes disagree or a numerical
+failure stops them (a singular matrix, a non-finite result); 2 for a bad command
+line or a request too large for memory. Errors are one line on stderr that says
+what and how to fix it; ``--traceback`` shows Python's full traceback instead.
+numpy's own RuntimeWarnings are silenced; the library's warnings appear once.
 """
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -29,8 +33,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def _seed(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"seed {text!r} must be a whole number from 0 to 2**63 - 1")
+    return int(text)
+
+
 def _parser() -> _Parser:
     top = _Parser(prog="python -m jacobians", description="Explicit Jacobians: teaching demos and a formula checker.")
+    top.add_argument("--traceback", action="store_true", help="on an error, show Python's full traceback")
     sub = top.add_subparsers(dest="command", metavar="{demo,check}")
 
     demo = sub.add_parser("demo", help="run a teaching demo (default: the first seed question)",
@@ -38,7 +49,7 @@ def _parser() -> _Parser:
     demo.add_argument("name", nargs="?", default=None, help="which demo (see --list); default: chain")
     demo.add_argument("--list", action="store_true", help="list the demos and their sizes")
     demo.add_argument("--sizes", default="", help="sizes, by name (D=3,N=5) or all in order (3x5)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="seed of the random data (default 0)")
     demo.add_argument("--plot", metavar="DIR", type=Path, default=None,
                       help="write the demo's Jacobian pictures (PNG) into DIR (needs matplotlib: pip install .[plot])")
 
@@ -52,7 +63,7 @@ def _parser() -> _Parser:
                        help="declare a variable, e.g. --shape X=3x5 (v=4: a vector, s=scalar); repeat per variable")
     check.add_argument("--wrt", action="append", default=[], metavar="NAME",
                        help="differentiate with respect to NAME (repeatable; default: every declared variable)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the random values (default 0)")
+    check.add_argument("--seed", type=_seed, default=0, help="seed of the random values (default 0)")
     check.add_argument("--positive", action="store_true",
                        help="draw values in [0.5, 2] instead of standard normal (for log, sqrt, …)")
     check.add_argument("--order", default="optimal", help="contraction order: optimal, reverse, forward, naive")
@@ -78,12 +89,19 @@ def _demo(args: argparse.Namespace) -> int:
     except DemoError as exc:
         raise UsageError(str(exc)) from None
     if args.plot is not None:
-        from .plot import _MISSING
+        from .plot import MISSING_MATPLOTLIB
 
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise UsageError(f"--plot: {_MISSING}") from None
+            raise UsageError(f"--plot: {MISSING_MATPLOTLIB}") from None
+        if args.plot.exists() and not args.plot.is_dir():
+            raise UsageError(f"--plot {args.plot}: it is a file; give a directory for the pictures")
+        try:
+            args.plot.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--plot {args.plot}: cannot create that directory ({exc.strerror}); "
+                             "give a writable directory") from None
     result = run_demo(name, sizes, args.seed, args.plot)
     return EXIT_OK if result.ok else EXIT_DISAGREE
 
@@ -103,6 +121,7 @@ def _check(args: argparse.Namespace) -> int:
             name, shape = parse_shape(spec)
             if name in variables:
                 raise FormulaError(f"--shape {spec!r}: {name} is declared twice")
+            jx.memory.check_bytes(shape, np.float64, f"--shape {spec}: the data of {name}")
             value = rng.uniform(0.5, 2.0, shape) if args.positive else rng.standard_normal(shape)
             variables[name] = jx.var(value, name=name)
         if not variables:
@@ -128,10 +147,20 @@ def _check(args: argparse.Namespace) -> int:
                 print(jx.explain(y, x, order=args.order))
     except jx.JacobianTooLarge as exc:
         raise UsageError(str(exc)) from None
+    if not c.results:
+        raise UsageError("no route could run (see the table above): use smaller --shape sizes")
     finite = all(np.all(np.isfinite(r)) for rs in c.results.values() for r in rs)
     if not finite:
         print("warning: some route gave non-finite derivatives, so the routes cannot be said to agree")
     return EXIT_OK if c.ok and finite else EXIT_DISAGREE
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -145,19 +174,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "check":
-            return _check(args)
-        raise UsageError("give a command: demo or check (see python -m jacobians --help)")
-    except UsageError as exc:
-        command = f" {argv[0]}" if argv[:1] in (["demo"], ["check"]) else ""
-        print(f"python -m jacobians{command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
+    command = next((f" {a}" for a in argv if a in ("demo", "check")), "")
+    debug = "--traceback" in argv
+    from .memory import JacobianTooLarge
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("once")
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+        shown = warnings.showwarning
+        warnings.showwarning = _warning_line
+        try:
+            args = parser.parse_args(argv)
+            if args.command == "demo":
+                return _demo(args)
+            if args.command == "check":
+                return _check(args)
+            raise UsageError("give a command: demo or check (see python -m jacobians --help)")
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
+        except (UsageError, JacobianTooLarge, RecursionError, MemoryError) as exc:
+            if debug:
+                raise
+            print(f"python -m jacobians{command}: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except Exception as exc:  # a numerical failure (singular matrix, ...) or a bug: one line, exit 1
+            if debug:
+                raise
+            print(f"python -m jacobians{command}: error: {type(exc).__name__}: {_one_line(exc)} "
+                  "(rerun with --traceback for details)", file=sys.stderr)
+            return EXIT_DISAGREE
+        finally:
+            warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ class Comparison:
     def verdict(self) -> str:
         """One line: agree, disagree (naming NaN routes), or nothing to compare, and which checks did not run."""
         if self.ok is None:
-            text = f"nothing to compare: only {', '.join(self.results) or 'no route'} ran"
+            text = (f"nothing to compare: only {', '.join(self.results)} ran" if self.results else
+                    "nothing to compare: no route ran")
         else:
             text = f"all routes agree: {self.ok}"
         if self.nonfinite:

@@ -26,9 +26,12 @@ import re
 from typing import Any, Dict, Mapping, Tuple
 
 from . import ops
+from .graph import ancestors
 from .node import Node
 
-__all__ = ["FormulaError", "FUNCTIONS", "build", "parse_shape"]
+__all__ = ["FormulaError", "FUNCTIONS", "build", "parse_shape", "MAX_FORMULA"]
+
+MAX_FORMULA = 10_000  # characters
 
 
 class FormulaError(ValueError):
@@ -61,7 +64,7 @@ def parse_shape(spec: str) -> Tuple[str, Tuple[int, ...]]:
         raise FormulaError(f"--shape {spec!r}: {name!r} is the name of an op; pick another variable name")
     if dims in ("scalar", "()"):
         return name, ()
-    if not re.fullmatch(r"\d+(x\d+)*", dims) or any(int(d) == 0 for d in dims.split("x")):
+    if not re.fullmatch(r"[0-9]+(x[0-9]+)*", dims) or any(int(d) == 0 for d in dims.split("x")):
         raise FormulaError(f"--shape {spec!r}: dimensions must be positive integers joined by x, e.g. {name}=3x5")
     return name, tuple(int(d) for d in dims.split("x"))
 
@@ -101,7 +104,10 @@ class _Builder:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 raise self.fail(node, f"only numbers are allowed as constants; use {_ALLOWED}")
-            return float(node.value)
+            try:
+                return float(node.value)
+            except OverflowError:
+                raise self.fail(node, "the number is too large for a float64") from None
         if isinstance(node, ast.Name):
             if node.id in self.variables:
                 return self.variables[node.id]
@@ -155,9 +161,12 @@ class _Builder:
 
 def build(text: str, variables: Mapping[str, Node]) -> Node:
     """Build the node for formula ``text`` from ``variables`` (name -> node), safely."""
+    if len(text) > MAX_FORMULA:
+        raise FormulaError(f"formula of {len(text):,} characters is longer than {MAX_FORMULA:,}; build such a graph "
+                           "in Python with the jx ops")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except RecursionError:
+    except (RecursionError, MemoryError):
         raise FormulaError(f"formula {text[:40]!r}… is nested too deeply") from None
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
@@ -166,6 +175,6 @@ def build(text: str, variables: Mapping[str, Node]) -> Node:
         result = _Builder(text.strip(), variables).visit(tree.body)
     except RecursionError:
         raise FormulaError(f"formula {text[:40]!r}… is nested too deeply") from None
-    if not isinstance(result, Node):
+    if not isinstance(result, Node) or not any(n.kind == "var" for n in ancestors(result)):
         raise FormulaError(f"formula {text!r} involves no variable; use the names declared with --shape")
     return result

@@ -23,6 +23,7 @@ jacobians.memory.JacobianTooLarge: jacobian of matmul (Y): ... (1000, 1000) ... 
 from __future__ import annotations
 
 import contextlib
+from contextvars import ContextVar
 import functools
 import math
 import os
@@ -38,7 +39,8 @@ __all__ = [
 
 DEFAULT_FRACTION = 0.25  # of physical memory (or of the cgroup limit, if smaller)
 _ENV = "JACOBIANS_MEMORY_LIMIT"
-_limit_override: Optional[int] = None
+_limit_override: Optional[int] = None  # set_memory_limit: the process-wide setting
+_limit_context: ContextVar[Optional[int]] = ContextVar("jacobians_memory_limit", default=None)  # memory_limit
 
 Bytes = Union[int, str]
 
@@ -96,6 +98,11 @@ def parse_bytes(text: Bytes, source: str = _ENV) -> int:
         raise ValueError(f"{source}: expected a number of bytes, got {text!r}")
     if isinstance(text, (int, np.integer)):
         value = int(text)
+    elif isinstance(text, (float, np.floating)):
+        if not np.isfinite(text) or text != int(text):
+            raise ValueError(f"{source}={text!r} is not a whole number of bytes; pass an int (or a string "
+                             "such as '1.5G')")
+        value = int(text)
     else:
         match = _BYTES.match(str(text).strip().upper())
         if not match:
@@ -103,18 +110,25 @@ def parse_bytes(text: Bytes, source: str = _ENV) -> int:
                 f"{source}={text!r} is not a byte count; use a number of bytes, optionally with "
                 "K, M, G or T (powers of 1024), e.g. 4G or 512M"
             )
-        value = int(float(match.group(1)) * _UNITS[match.group(2)])
+        amount = float(match.group(1)) * _UNITS[match.group(2)]
+        if not np.isfinite(amount) or amount >= 2**63:
+            raise ValueError(f"{source}={text!r} is beyond any machine's memory; give a byte count below 8 EiB")
+        value = int(amount)
     if value <= 0:
         raise ValueError(f"{source}={text!r}: the memory limit must be a positive number of bytes")
     return value
 
 
 def get_memory_limit() -> int:
-    """The byte limit in force: set_memory_limit, else JACOBIANS_MEMORY_LIMIT, else 1/4 of RAM.
+    """The byte limit in force: an enclosing memory_limit() block of this thread or task, else
+    set_memory_limit, else JACOBIANS_MEMORY_LIMIT, else 1/4 of RAM.
 
     >>> get_memory_limit() > 0
     True
     """
+    scoped = _limit_context.get()
+    if scoped is not None:
+        return scoped
     if _limit_override is not None:
         return _limit_override
     env = os.environ.get(_ENV, "").strip()
@@ -145,17 +159,21 @@ def set_memory_limit(nbytes: Optional[Bytes]) -> Optional[int]:
 
 @contextlib.contextmanager
 def memory_limit(nbytes: Optional[Bytes]) -> Iterator[int]:
-    """Temporarily set the memory limit (restored on exit, even after an error).
+    """Set the memory limit inside a block, for this thread (or asyncio task) only; restored exactly on exit.
+
+    Blocks nest; other threads keep their own limit (``contextvars``). ``None``
+    inside a block means the process-wide setting.
 
     >>> with memory_limit("64K") as limit:
     ...     limit
     65536
     """
-    previous = set_memory_limit(nbytes)
+    value = None if nbytes is None else parse_bytes(nbytes, "memory_limit")
+    token = _limit_context.set(value)
     try:
         yield get_memory_limit()
     finally:
-        set_memory_limit(previous)
+        _limit_context.reset(token)
 
 
 # ------------------------------------------------------------------- pricing

@@ -23,7 +23,7 @@ __all__ = ["plot_jacobian", "matricize", "split_shape"]
 
 Shape = Tuple[int, ...]
 
-_MISSING = (
+MISSING_MATPLOTLIB = (
     "plot_jacobian needs matplotlib, an optional extra of jacobians: install it with "
     "pip install '.[plot]' from the source tree (or pip install matplotlib)"
 )
@@ -121,7 +121,7 @@ def plot_jacobian(
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError(_MISSING) from exc
+        raise ImportError(MISSING_MATPLOTLIB) from exc
 
     J = np.asarray(J)
     if J.dtype.kind not in "fiub":

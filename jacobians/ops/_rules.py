@@ -62,6 +62,8 @@ def normalize_axes(name: str, ndim: int, axis: Any) -> Tuple[int, ...]:
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
     out = []
     for a in axes:
+        if isinstance(a, (bool, np.bool_)) or not float(a).is_integer():
+            raise ValueError(f"{name}: axis {a!r} is not a whole number; give an int (or a tuple of ints)")
         if not -ndim <= int(a) < max(ndim, 1):
             raise ValueError(f"{name}: axis {a} is out of range for an input with {ndim} axes")
         out.append(int(a) % max(ndim, 1))

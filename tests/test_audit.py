@@ -1,0 +1,97 @@
+"""Regression tests for the adversarial audit's findings: no traceback, no unpriced allocation, no hang.
+
+The command line is run in a subprocess (as a user runs it); each bad input must
+end with exit code 1 or 2 and one line on stderr, never a Python traceback.
+"""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import jacobians as jx
+from jacobians.formula import FormulaError, build, parse_shape
+from jacobians.memory import get_memory_limit, memory_limit, parse_bytes, set_memory_limit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=120):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "jacobians", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("args,code", [
+    (["check", "fro(X)", "--shape", "X=100000x100000"], 2),          # the data alone would be 74.5 GiB
+    (["check", "fro(X)", "--shape", "X=99999999999999999999"], 2),
+    (["check", "fro(X)", "--shape", "X=3x3", "--seed", "-1"], 2),
+    (["demo", "--seed", "-5"], 2),
+    (["demo", "--plot", "/etc/passwd"], 2),                           # a file, not a directory
+    (["demo", "--plot", "/proc/jx"], 2),                              # cannot be created
+    (["check", "det(X - X)", "--shape", "X=3x3"], 1),                 # singular: a numerical failure
+    (["check", "sum(X, axis=1.5)", "--shape", "X=3x3"], 2),
+    (["check", "fro(X)", "--shape", "X=\uff13x\uff13"], 2),           # full-width digits
+    (["check", "fro(X)", "--shape", "X=\u0663x\u0663"], 2),           # Arabic-Indic digits
+    (["check", "X * 1" + "0" * 400, "--shape", "X=2"], 2),            # a number beyond float64
+    (["check", "--", "-" * 10_000 + "X", "--shape", "X=2"], 2),       # nesting beyond the parser
+    (["check", "fro([1, 2])"], 2),                                    # no variable
+])
+def test_cli_bad_input_is_one_line_never_a_traceback(args, code):
+    r = _cli(*args)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    assert r.stderr.strip().count("\n") == 0 and "error:" in r.stderr
+
+
+def test_cli_traceback_flag_shows_the_full_one():
+    r = _cli("--traceback", "check", "det(X - X)", "--shape", "X=3x3")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_memory_limit_is_per_thread_and_restored_exactly():
+    before = get_memory_limit()
+    seen = {}
+    inside = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        with memory_limit("1M"):
+            inside.set()
+            release.wait(5)
+            seen["worker"] = get_memory_limit()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    with memory_limit("2M"):
+        seen["main"] = get_memory_limit()
+    release.set()
+    t.join(5)
+    assert seen == {"worker": 1 << 20, "main": 2 << 20}
+    assert get_memory_limit() == before  # both blocks ended: nothing left set
+
+
+@pytest.mark.parametrize("bad", ["1e400", 1.5, float("nan"), "12 parsecs", True])
+def test_memory_limit_refuses_what_is_not_a_byte_count(bad):
+    with pytest.raises(ValueError):
+        set_memory_limit(bad)
+    assert parse_bytes("1.5K") == 1536 and parse_bytes(2.0) == 2
+
+
+def test_formula_grammar_is_strict():
+    x = jx.var(np.ones((3, 3)), name="X")
+    with pytest.raises(FormulaError, match="whole number"):
+        build("sum(X, axis=1.5)", {"X": x})
+    with pytest.raises(FormulaError, match="no variable"):
+        build("fro([1, 2])", {})
+    with pytest.raises(FormulaError):
+        parse_shape("X=\uff13x3")
+
+
+def test_compare_with_one_route_is_not_a_disagreement():
+    x = jx.var(np.ones(3), name="x")
+    c = jx.compare(jx.sum(x * x), x, routes=["vjp"])
+    assert c.ok is None and "nothing to compare" in str(c)
