@@ -70,7 +70,7 @@ BAD = [
     (["check", "sum(W, axes=0)", "--shape", "W=3x3"], "unexpected keyword"),
     (["demo", "nope"], "unknown demo 'nope'"),
     (["demo", "--sizes", "D=0"], "positive integer"),
-    (["demo", "--seed", "x"], "invalid int value"),
+    (["demo", "--seed", "x"], "must be a whole number"),
     (["frobnicate"], "invalid choice"),
     ([], "give a command"),
 ]
