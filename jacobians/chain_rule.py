@@ -36,6 +36,7 @@ accumulating node by node (reverse or forward mode over the graph).
 """
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Literal, Optional, Sequence, Tuple
@@ -197,6 +198,71 @@ def _step_keys(operands: List[Tuple[Node, Node]], steps: list, size_dict: Dict[s
     return keys, flops
 
 
+DP_MAX = 64  # chains up to this many local Jacobians get the exact matrix-chain optimum (O(k³) planning)
+
+
+def _chain_order(dims: Sequence[int]) -> List[Tuple[int, int]]:
+    """A pairwise order for the chain M_0 M_1 … M_{k-1}, M_i of size dims[i] × dims[i+1], as an opt_einsum path.
+
+    Up to ``DP_MAX`` matrices: the matrix-chain dynamic programme (optimal, O(k³));
+    beyond: greedily the cheapest adjacent product first (O(k²)). Either way the
+    caller keeps the cheaper of this and the two pure orders.
+    """
+    k = len(dims) - 1
+    if k == 1:
+        return [(0,)]
+    if k <= DP_MAX:
+        cost = [[0] * k for _ in range(k)]
+        split = [[0] * k for _ in range(k)]
+        for span in range(1, k):
+            for i in range(k - span):
+                j = i + span
+                cost[i][j], split[i][j] = min((cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1], s)
+                                              for s in range(i, j))
+        pairs: List[Tuple[Tuple[int, int], Tuple[int, int]]] = []
+
+        def walk(i: int, j: int) -> Tuple[int, int]:
+            if i == j:
+                return (i, i)
+            s = split[i][j]
+            a, b = walk(i, s), walk(s + 1, j)
+            pairs.append((a, b))
+            return (i, j)
+
+        walk(0, k - 1)
+    else:  # greedy: the cheapest adjacent product first (a heap over neighbours, O(k log k))
+        start = list(range(k))  # group g spans matrices start[g] .. end[g]; groups are linked left/right
+        end = list(range(k))
+        left, right = [g - 1 for g in range(k)], [g + 1 if g + 1 < k else -1 for g in range(k)]
+        alive = [True] * k
+        heap = [(dims[g] * dims[g + 1] * dims[g + 2], g, g + 1) for g in range(k - 1)]
+        heapq.heapify(heap)
+        pairs = []
+        while heap:
+            _, g, h = heapq.heappop(heap)
+            if not (alive[g] and alive[h] and right[g] == h):
+                continue  # stale: one side has merged since
+            pairs.append(((start[g], end[g]), (start[h], end[h])))
+            end[g], alive[h] = end[h], False
+            right[g] = right[h]
+            if right[g] != -1:
+                left[right[g]] = g
+                heapq.heappush(heap, (dims[start[g]] * dims[end[g] + 1] * dims[end[right[g]] + 1], g, right[g]))
+            if left[g] != -1:
+                f = left[g]
+                heapq.heappush(heap, (dims[start[f]] * dims[end[f] + 1] * dims[end[g] + 1], f, g))
+    # opt_einsum's path: positions in the current operand list; the result goes to the end
+    current: List[Tuple[int, int]] = [(i, i) for i in range(k)]
+    path = []
+    for a, b in pairs:
+        ia, ib = current.index(a), current.index(b)
+        path.append((min(ia, ib), max(ia, ib)))
+        for idx in sorted((ia, ib), reverse=True):
+            current.pop(idx)
+        current.append((a[0], b[1]))
+    return path
+
+
 def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> PathTerm:
     y, x = nodes[-1], nodes[0]
     operands = [(nodes[i + 1], nodes[i]) for i in reversed(range(len(nodes) - 1))]
@@ -205,7 +271,8 @@ def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> PathTer
     eq = ",".join(subs) + "->" + labels[y.id] + labels[x.id]
     if order == "optimal":
         candidates = []
-        for how in ("dp", _pure_path(len(shapes), "reverse"), _pure_path(len(shapes), "forward")):
+        dims = [y.size] + [c.size for c, _ in operands[1:]] + [x.size]
+        for how in (_chain_order(dims), _pure_path(len(shapes), "reverse"), _pure_path(len(shapes), "forward")):
             _, info = oe.contract_path(eq, *shapes, shapes=True, optimize=how)
             candidates.append(info)
         info = min(candidates, key=lambda i: (i.opt_cost, i.largest_intermediate))
