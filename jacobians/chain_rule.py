@@ -51,7 +51,7 @@ from .kernel import pairwise, step
 from .node import Node
 from .sweep import reverse_sweep
 
-__all__ = ["Plan", "PathTerm", "plan", "execute", "node_labels", "ORDERS", "Order", "MAX_PATHS"]
+__all__ = ["Plan", "PathTerm", "plan", "execute", "node_labels", "chain_order", "ORDERS", "Order", "MAX_PATHS", "DP_MAX"]
 
 Order = Literal["optimal", "reverse", "forward", "naive"]
 ORDERS: Tuple[Order, ...] = ("optimal", "reverse", "forward", "naive")
@@ -201,7 +201,7 @@ def _step_keys(operands: List[Tuple[Node, Node]], steps: list, size_dict: Dict[s
 DP_MAX = 64  # chains up to this many local Jacobians get the exact matrix-chain optimum (O(k³) planning)
 
 
-def _chain_order(dims: Sequence[int]) -> List[Tuple[int, int]]:
+def chain_order(dims: Sequence[int]) -> List[Tuple[int, int]]:
     """A pairwise order for the chain M_0 M_1 … M_{k-1}, M_i of size dims[i] × dims[i+1], as an opt_einsum path.
 
     Up to ``DP_MAX`` matrices: the matrix-chain dynamic programme (optimal, O(k³));
@@ -272,7 +272,7 @@ def _plan_term(nodes: List[Node], labels: Dict[int, str], order: str) -> PathTer
     if order == "optimal":
         candidates = []
         dims = [y.size] + [c.size for c, _ in operands[1:]] + [x.size]
-        for how in (_chain_order(dims), _pure_path(len(shapes), "reverse"), _pure_path(len(shapes), "forward")):
+        for how in (chain_order(dims), _pure_path(len(shapes), "reverse"), _pure_path(len(shapes), "forward")):
             _, info = oe.contract_path(eq, *shapes, shapes=True, optimize=how)
             candidates.append(info)
         info = min(candidates, key=lambda i: (i.opt_cost, i.largest_intermediate))

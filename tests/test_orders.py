@@ -177,3 +177,38 @@ def test_optimal_flops_never_above_pure_orders_for_random_chains(sizes, cols):
     plans = {o: jx.plan(y, x, o) for o in ("optimal",) + PURE}
     assert len(plans["optimal"].terms) == 1 and len(plans["optimal"].terms[0].operands) == len(sizes) - 1
     assert plans["optimal"].flops <= min(plans["reverse"].flops, plans["forward"].flops)
+
+
+def _deep_chain(n):
+    x = jx.var(np.ones(3), name="x")
+    y = x
+    for _ in range(n):
+        y = -y
+    return jx.sum(y), x
+
+
+def test_optimal_planning_of_a_deep_chain_counts_three_path_evaluations(monkeypatch):
+    """A 2000-op chain: one chain order (greedy past DP_MAX) and the two pure orders, each evaluated once."""
+    import jacobians.chain_rule as cr
+
+    calls = []
+    original = cr.oe.contract_path
+
+    def counting(*args, **kwargs):
+        calls.append(len(args) - 1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cr.oe, "contract_path", counting)
+    l, x = _deep_chain(2000)
+    p = jx.plan(l, x, "optimal")
+    assert calls == [2001, 2001, 2001]  # 2001 local Jacobians, three candidate orders, nothing else
+    assert len(p.terms) == 1 and len(p.terms[0].steps) == 2000
+    assert p.flops <= min(jx.plan(l, x, o).flops for o in ("reverse", "forward"))
+
+
+def test_chain_dp_finds_the_matrix_chain_optimum():
+    """(10×100)(100×5)(5×50): ((AB)C) costs 7,500 multiply-adds against 75,000 for (A(BC))."""
+    from jacobians.chain_rule import chain_order
+
+    assert chain_order([10, 100, 5, 50]) == [(0, 1), (0, 1)]   # A·B first, then with C
+    assert chain_order([50, 5, 100, 10]) == [(1, 2), (0, 1)]   # B·C first
