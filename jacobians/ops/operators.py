@@ -1,8 +1,10 @@
 """The operators and array methods of a node, attached from one table.
 
 The node layer (:mod:`jacobians.node`) knows nothing of ops; this module gives
-``Node`` its ``+ - * / ** @``, unary minus, ``.T`` and the ndarray-style methods,
-each the registered op of the same numpy name.
+``Node`` its ``+ - * / ** @``, unary minus, ``.T``, indexing ``X[...]``, the
+functional update ``X.at[...].set/add`` and the ndarray-style methods, each the
+registered op of the same numpy name. Item assignment and iteration are refused
+(nodes are immutable; a loop would unroll the graph), ``len()`` works.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from ..node import Node
 from .arithmetic import add, divide, multiply, subtract
 from .einsum import matmul, mean, sum, transpose
 from .elementwise import negative, power
-from .shape import reshape
+from .indexing import AtIndexer, getitem, take
+from .shape import ravel, repeat, reshape, squeeze, swapaxes
 
 __all__ = ["OPERATORS", "attach"]
 
@@ -48,6 +51,50 @@ def _transpose(self: Node, *axes: Any) -> Node:
     return transpose(self, axes or None)
 
 
+def _setitem(self: Node, index: Any, value: Any) -> None:
+    raise TypeError(
+        f"node {self.name} does not support item assignment (nodes are immutable); write "
+        f"{self.name}.at[...].set(value) for a new node with those entries replaced, or .at[...].add(value)"
+    )
+
+
+def _iter(self: Node) -> Any:
+    raise TypeError(
+        f"node {self.name} cannot be iterated (a Python loop would unroll the graph entry by entry); index it "
+        f"({self.name}[0], {self.name}[:, 1]), cut it with jx.split, or loop over .value (not differentiated)"
+    )
+
+
+def _squeeze(self: Node, axis: Any = None) -> Node:
+    """Drop length-1 axes, like ``ndarray.squeeze``."""
+    return squeeze(self, axis)
+
+
+def _swapaxes(self: Node, axis1: int, axis2: int) -> Node:
+    """Exchange two axes, like ``ndarray.swapaxes``."""
+    return swapaxes(self, axis1, axis2)
+
+
+def _take(self: Node, indices: Any, axis: Any = None) -> Node:
+    """Entries at ``indices`` along ``axis`` (None: flattened), like ``ndarray.take``."""
+    return take(self, indices, axis)
+
+
+def _repeat(self: Node, repeats: Any, axis: Any = None) -> Node:
+    """Repeat each entry along ``axis`` (None: flattened), like ``ndarray.repeat``."""
+    return repeat(self, repeats, axis)
+
+
+def _ravel(self: Node) -> Node:
+    """The entries in C order as one axis, like ``ndarray.ravel`` (a new node, never a view)."""
+    return ravel(self)
+
+
+def _flatten(self: Node) -> Node:
+    """The entries in C order as one axis, like ``ndarray.flatten``."""
+    return ravel(self)
+
+
 # Python's name -> what it does with (self, other)
 OPERATORS: Dict[str, Callable[..., Any]] = {
     "__add__": lambda s, o: add(s, o),
@@ -69,6 +116,17 @@ OPERATORS: Dict[str, Callable[..., Any]] = {
     "sum": _sum,
     "mean": _mean,
     "transpose": _transpose,
+    "__getitem__": lambda s, index: getitem(s, index),
+    "__setitem__": _setitem,
+    "__iter__": _iter,
+    "at": property(lambda s: AtIndexer(s), doc="Functional updates in JAX's spelling: ``X.at[idx].set(v)``, "
+                                                "``X.at[idx].add(v)``."),
+    "flatten": _flatten,
+    "ravel": _ravel,
+    "squeeze": _squeeze,
+    "swapaxes": _swapaxes,
+    "take": _take,
+    "repeat": _repeat,
 }
 
 
