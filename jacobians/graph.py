@@ -8,28 +8,44 @@ import numpy as np
 from .node import Node
 from .registry import op_errors
 
-__all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "TooManyPaths"]
+__all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "TooManyPaths", "GraphCycle"]
 
 
 class TooManyPaths(Exception):
     """More paths from x to y than the path-by-path plan enumerates."""
 
 
+class GraphCycle(ValueError):
+    """A node depends on itself: its parents were forced to form a cycle (nodes are immutable otherwise)."""
+
+
 def ancestors(y: Node) -> List[Node]:
-    """Every node y depends on (and y), parents before children."""
+    """Every node y depends on (and y), parents before children; raises :class:`GraphCycle` on a cycle.
+
+    Iterative (no recursion limit): a chain of any depth is walked.
+    """
     order: List[Node] = []
-    seen = set()
+    state: dict = {}  # node id -> 1 while its parents are being walked, 2 when done
     stack: List[Tuple[Node, bool]] = [(y, False)]
     while stack:
         node, done = stack.pop()
         if done:
+            state[node.id] = 2
             order.append(node)
             continue
-        if node.id in seen:
+        if state.get(node.id) == 2:
             continue
-        seen.add(node.id)
+        if state.get(node.id) == 1:
+            raise GraphCycle(f"node {node.name} depends on itself (its parents were changed to form a cycle); "
+                             "build the graph again from vars: nodes are immutable")
+        state[node.id] = 1
         stack.append((node, True))
-        stack.extend((p, False) for p in node.parents if p.id not in seen)
+        for p in node.parents:
+            if state.get(p.id) == 1:
+                raise GraphCycle(f"node {p.name} depends on itself (a cycle through {node.name}); build the graph "
+                                 "again from vars: nodes are immutable")
+            if state.get(p.id) != 2:
+                stack.append((p, False))
     return order
 
 

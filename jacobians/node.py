@@ -135,6 +135,21 @@ def _read_only(value: Any) -> Any:
     return value
 
 
+def _frozen(value: np.ndarray) -> np.ndarray:
+    """A read-only view whose base is read-only too, so ``setflags(write=True)`` cannot undo it."""
+    root = value
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root is value or not root.flags.writeable:
+        root.setflags(write=False)
+    else:  # a view into memory someone else may write: keep a copy of our own
+        value = root = np.array(value)
+        root.setflags(write=False)
+    view = value.view()
+    view.setflags(write=False)
+    return view
+
+
 class Node:
     """A value in a computation graph, with the op that made it and its parents.
 
@@ -174,7 +189,7 @@ class Node:
         name: Optional[str] = None,
         kind: str = "op",
     ) -> None:
-        value.setflags(write=False)  # node values are never modified by any route
+        value = _frozen(value)  # node values are never modified by any route, nor can they be made writable
         init = object.__setattr__
         init(self, "value", value)
         init(self, "op", op)

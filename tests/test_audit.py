@@ -95,3 +95,28 @@ def test_compare_with_one_route_is_not_a_disagreement():
     x = jx.var(np.ones(3), name="x")
     c = jx.compare(jx.sum(x * x), x, routes=["vjp"])
     assert c.ok is None and "nothing to compare" in str(c)
+
+
+def test_a_node_value_cannot_be_made_writable_again():
+    x = jx.var(np.ones(3), name="x")
+    for node in (x, jx.tanh(x), x.reshape(3, 1), x.T):
+        with pytest.raises(ValueError):
+            node.value.setflags(write=True)
+
+
+def test_a_forced_cycle_is_detected_not_looped():
+    x = jx.var(np.ones(2), name="x")
+    y = jx.tanh(x)
+    object.__setattr__(x, "parents", (y,))  # only possible on purpose, past the immutability guard
+    for method in ("vjp", "factored", "explicit", "numeric"):
+        with pytest.raises(jx.graph.GraphCycle, match="depends on itself"):
+            jx.grad(jx.sum(y), x, method=method)
+
+
+@pytest.mark.parametrize("method", ["vjp", "factored", "numeric", "auto"])
+def test_a_chain_of_ten_thousand_ops_has_no_recursion_limit(method):
+    x = jx.var(np.ones(3), name="x")
+    y = x
+    for _ in range(10_000):
+        y = -y
+    np.testing.assert_allclose(jx.grad(jx.sum(y), x, method=method), np.ones(3), rtol=1e-9)
