@@ -4,7 +4,7 @@ Every demo module defines ``NAME``, ``SUMMARY``, ``SIZES`` (the size names and
 their defaults, in order) and ``run(sizes, seed, plot_dir, out) -> DemoResult``.
 
 >>> sorted(DEMOS)
-['chain', 'mlp']
+['chain', 'conv', 'mlp']
 >>> parse_sizes("D=2,N=5", {"D": 3, "N": 4})
 {'D': 2, 'N': 5}
 >>> parse_sizes("2x5", {"D": 3, "N": 4})
@@ -29,6 +29,7 @@ __all__ = ["DEMOS", "DEFAULT", "DemoResult", "get_demo", "parse_sizes", "run_dem
 DEMOS: Dict[str, str] = {
     "chain": "jacobians.demos.chain",
     "mlp": "jacobians.demos.mlp",
+    "conv": "jacobians.demos.conv",
 }
 DEFAULT = "chain"
 
