@@ -102,7 +102,10 @@ def _demo(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--plot {args.plot}: cannot create that directory ({exc.strerror}); "
                              "give a writable directory") from None
-    result = run_demo(name, sizes, args.seed, args.plot)
+    try:
+        result = run_demo(name, sizes, args.seed, args.plot)
+    except DemoError as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_OK if result.ok else EXIT_DISAGREE
 
 

@@ -19,6 +19,7 @@ first. :func:`apply` makes a node from an op.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from . import memory
 from .dense import materialize
 from .form import Factor, Factored, Product
 from .node import AmbiguousBroadcastWarning, Node, NonFiniteWarning, as_node, describe_bad, graph_float, user_stacklevel
@@ -253,6 +255,8 @@ def apply(op: Op, *args: Any, **params: Any) -> Node:
     nodes = tuple(as_node(a, like, f"{op.name}: operand {i + 1} (a constant)") for i, a in enumerate(args))
     shapes = tuple(n.shape for n in nodes)
     out_shape = tuple(op.shape(*shapes, **params))  # raises ValueError naming op and shapes
+    if math.prod(out_shape) > 1 << 20:  # a large result is priced before the forward allocates it
+        memory.check_bytes(out_shape, like or np.float64, f"the output of {op.name} on {_describe(nodes)}")
     _check_broadcast(op, shapes, out_shape)
     with np.errstate(all="ignore"), op_errors(op, nodes):
         value = np.asarray(op.forward(*(n.value for n in nodes), **params))
