@@ -66,6 +66,7 @@ class Op:
     example: Tuple[Shape, ...] = ((2, 3),)
     example_params: Mapping[str, Any] = field(default_factory=dict)
     policy: str = ""  # the op's kink or tie convention, one line (relu'(0) = 0, ties split equally, ...)
+    broadcasts: bool = True  # aligns operands by numpy broadcasting (False: by einsum labels)
 
     @property
     def nargs(self) -> Optional[int]:
@@ -211,7 +212,7 @@ def _check_nonfinite(node: Node) -> None:
 
 def _check_broadcast(op: Op, shapes: Sequence[Shape], out_shape: Shape) -> None:
     """Warn when a lower-rank operand of a broadcasting op matches several axis positions."""
-    if len(shapes) < 2:
+    if len(shapes) < 2 or not op.broadcasts:  # an einsum aligns its operands by labels, not by position
         return
     try:
         if tuple(np.broadcast_shapes(*shapes)) != tuple(out_shape):

@@ -120,3 +120,23 @@ def test_a_chain_of_ten_thousand_ops_has_no_recursion_limit(method):
     for _ in range(10_000):
         y = -y
     np.testing.assert_allclose(jx.grad(jx.sum(y), x, method=method), np.ones(3), rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["auto", "explicit", "vjp", "factored", "numeric"])
+def test_gradient_wrt_a_scalar_var_has_shape_unit(method):
+    x = jx.var(2.0, name="x")
+    g = jx.grad(x * x, x, method=method)
+    assert g.shape == () and abs(float(g) - 4.0) < 1e-6
+
+
+@pytest.mark.parametrize("method", ["auto", "explicit", "vjp", "factored"])
+def test_fro_at_zero_has_the_zero_subgradient_without_a_warning(method, recwarn):
+    z = jx.var(np.zeros((2, 3)), name="z")
+    np.testing.assert_array_equal(jx.grad(jx.fro(z), z, method=method), np.zeros((2, 3)))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_einsum_operands_aligned_by_labels_raise_no_broadcast_warning(recwarn):
+    U = jx.var(np.eye(3), name="U")
+    jx.einsum("ik,k,kj->ij", U, jx.var(np.ones(3), name="s"), U)
+    assert not [w for w in recwarn if issubclass(w.category, jx.AmbiguousBroadcastWarning)]

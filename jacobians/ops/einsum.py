@@ -201,7 +201,7 @@ def einsum_vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, s
 
 def einsum_family(name: str, example: Tuple[Shape, ...], eq: str) -> Op:
     return register(Op(name, einsum_forward, einsum_shape, forms=einsum_form, vjps=einsum_vjp, params=("eq", "scale", "ones"),
-                       example=example, example_params={"eq": eq}))
+                       example=example, example_params={"eq": eq}, broadcasts=False))
 
 
 _EINSUM = einsum_family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")

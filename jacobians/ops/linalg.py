@@ -157,11 +157,17 @@ def _labels(name: str, batch: Shape) -> Tuple[str, str]:
 
 # ------------------------------------------------------------------ fro (not batched)
 # dy/dA[p...] = A[p...] / y
+def _inverse_or_zero(y: np.ndarray) -> np.ndarray:
+    """1/y, and 0 at y = 0: the subgradient 0 of a norm at 0 (as relu'(0) = 0), with no warning."""
+    return np.asarray(0.0 if y == 0 else 1.0 / y, dtype=y.dtype)
+
+
 _FRO = register(Op(
     "fro", lambda a: np.sqrt(np.sum(a * a)), lambda s: (),
-    vjps=(lambda g, y, a: g * a / y,),
+    vjps=(lambda g, y, a: g * a * _inverse_or_zero(y),),
     forms=(lambda y, a: Factored("", IN_LABELS[:a.ndim], (Product(
-        (Factor(a, IN_LABELS[:a.ndim], "{x0}"), Factor(np.asarray(1.0 / y, dtype=y.dtype), "", "1/{y}"))),)),),
+        (Factor(a, IN_LABELS[:a.ndim], "{x0}"), Factor(_inverse_or_zero(y), "", "1/{y}"))),)),),
+    policy="gradient 0 at A = 0 (the subgradient, as relu'(0) = 0)",
 ))
 
 
@@ -209,7 +215,7 @@ _LOGDET = register(Op(
 def fro(a: Any) -> Node:
     """Frobenius norm ‖A‖_F = sqrt(Σ A²) of an array of any rank (a scalar node; not batched).
 
-    dy/dA[p...] = A[p...] / ‖A‖_F  (undefined at A = 0, where it gives nan)
+    dy/dA[p...] = A[p...] / ‖A‖_F  (at A = 0 the gradient is 0, the subgradient, as relu'(0) = 0)
 
     >>> import jacobians as jx
     >>> A = jx.var([[3.0, 0.0], [0.0, 4.0]])
