@@ -40,6 +40,7 @@ Conventions:
 
 Kink and tie policies (each op's ``policy``; the other ops are smooth where defined):
 
+* fro: gradient 0 at A = 0 (the subgradient, as relu'(0) = 0)
 * logdet: log|det A| has a pole at det A = 0 (the forward warns); slogdet's sign is a constant array, not differentiated
 * cholesky: reads ½(A + Aᵀ) (numpy: the lower triangle), so gradients are symmetric
 * eigh_w: reads ½(A + Aᵀ); at tied eigenvalues exact only for functions symmetric in the tied ones (their sum)
