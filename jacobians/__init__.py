@@ -11,7 +11,8 @@ and central differences check it.
 ((4, 3, 4, 4), (4, 3))
 """
 from .api import METHODS
-from .transforms import grad, jacobian, jvp, value_and_grad, vjp
+from .transforms import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from .second_order import gradient_graph, hvp
 from .chain_rule import ORDERS, Plan, plan
 from .checking import GradReport, KinkWarning, assert_grad, check_grad
 from .compare import Comparison, compare
@@ -40,7 +41,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp",
+    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp", "hessian", "hvp", "gradient_graph",
     "check_grad", "assert_grad", "GradReport", "KinkWarning", "plan", "Plan", "compare", "Comparison", "explain", "derive",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_plan",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",

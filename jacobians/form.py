@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["Factor", "Product", "Factored", "check_factored", "fill_delta_sizes", "axis_labels", "broadcast_factored",
+__all__ = ["Factor", "Product", "Factored", "check_factored", "fill_delta_sizes", "as_factor", "axis_labels", "broadcast_factored",
            "OUT_LABELS", "IN_LABELS"]
 
 
@@ -170,6 +170,13 @@ def fill_delta_sizes(deltas: Tuple[str, ...], sizes: dict) -> None:
                     changed = True
 
 
+def as_factor(value, dtype=None):
+    """A factor's value: an array (of ``dtype``), or a node left as it is (forms evaluated on nodes, second order)."""
+    if hasattr(value, "parents"):
+        return value
+    return np.asarray(value, dtype=dtype)
+
+
 # ------------------------------------------------------------ building forms
 OUT_LABELS = "ijklmnoabcdefghIJKLMNOPQRSTUVWXYZ"  # output axes of a factored Jacobian
 IN_LABELS = "pqrstuvwxyzABCDEFGH"  # input axes (letters never shared with OUT_LABELS)
@@ -201,7 +208,7 @@ def broadcast_factored(out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], pa
     deltas = tuple(out[a + off] + inp[a] for a, n in enumerate(in_shape) if n == out_shape[a + off])
     factors: Tuple[Factor, ...] = ()
     if partial is not None:
-        f = np.asarray(partial)
+        f = as_factor(partial)  # a node (second order) stays a node
         f = f.reshape((1,) * (len(out_shape) - f.ndim) + f.shape)
         keep = [k for k in range(f.ndim) if not (f.shape[k] == 1 and out_shape[k] != 1)]
         factors = (Factor(f.reshape([f.shape[k] for k in keep]), "".join(out[k] for k in keep), name),)

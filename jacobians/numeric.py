@@ -10,15 +10,16 @@ them (about 1e-10 relative for smooth functions in float64).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from . import memory
 from .graph import between
 from .node import Node
+from .sweep import reverse_sweep
 
-__all__ = ["jacobian_numeric", "function_of"]
+__all__ = ["jacobian_numeric", "function_of", "values_at", "gradient_at", "gradient_at_shifted"]
 
 _H = np.finfo(np.float64).eps ** (1.0 / 3.0)
 
@@ -33,16 +34,50 @@ def function_of(y: Node, x: Node, hold: Sequence[Node] = ()) -> Callable[[np.nda
         return lambda v: fixed
 
     def f(v: np.ndarray) -> np.ndarray:
-        values = {x.id: np.asarray(v, dtype=np.float64)}
-        for n in nodes[1:]:
-            args = [values.get(p.id, p.value).astype(np.float64) for p in n.parents]
-            params = {k: (np.asarray(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a)
-                      for k, a in n.params.items()}
-            with np.errstate(all="ignore"):
-                values[n.id] = np.asarray(n.op.forward(*args, **params), dtype=np.float64)
-        return values[y.id]
+        return values_at(nodes, x, v)[y.id]
 
     return f
+
+
+def _params64(n: Node) -> dict:
+    return {k: (np.asarray(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a)
+            for k, a in n.params.items()}
+
+
+def values_at(nodes: List[Node], x: Node, v: np.ndarray) -> Dict[int, np.ndarray]:
+    """Every node's value (float64) when x takes the value v; ``nodes`` are x … in topological order."""
+    values = {x.id: np.asarray(v, dtype=np.float64)}
+    for n in nodes[1:]:
+        args = [values.get(p.id, p.value).astype(np.float64) for p in n.parents]
+        with np.errstate(all="ignore"):
+            values[n.id] = np.asarray(n.op.forward(*args, **_params64(n)), dtype=np.float64)
+    return values
+
+
+def _vjp_gradient(l: Node, a: Node, values: Dict[int, np.ndarray], hold: Sequence[Node]) -> np.ndarray:
+    """dl/da by the hand-written VJPs, reading each node's value from ``values`` where it has one."""
+    nodes = between(l, a, hold)
+    if not nodes:
+        return np.zeros(a.shape)
+    val = lambda n: values.get(n.id, n.value.astype(np.float64))  # noqa: E731
+
+    def pull(n: Node, p: Node, g: np.ndarray) -> np.ndarray:
+        args = [val(q) for q in n.parents]
+        return sum(np.asarray(n.op.vjp(i, g, val(n), *args, **_params64(n)), dtype=np.float64).reshape(p.shape)
+                   for i, q in enumerate(n.parents) if q.id == p.id)
+
+    with np.errstate(all="ignore"):
+        return np.asarray(reverse_sweep(nodes, l, a, np.ones(l.shape), pull), dtype=np.float64).reshape(a.shape)
+
+
+def gradient_at(l: Node, x: Node, v: np.ndarray, hold: Sequence[Node] = ()) -> np.ndarray:
+    """dl/dx at x = v (float64), by the hand-written VJPs on recomputed values: no form is involved."""
+    return _vjp_gradient(l, x, values_at(between(l, x, hold) or [x], x, v), hold)
+
+
+def gradient_at_shifted(l: Node, a: Node, b: Node, v: np.ndarray, hold: Sequence[Node] = ()) -> np.ndarray:
+    """dl/da when b takes the value v (float64), by the hand-written VJPs: a column block of a cross Hessian."""
+    return _vjp_gradient(l, a, values_at(between(l, b, hold) or [b], b, v), hold)
 
 
 def jacobian_numeric(y: Node, x: Node, hold: Sequence[Node] = (), step: Optional[float] = None) -> np.ndarray:

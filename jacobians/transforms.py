@@ -38,7 +38,7 @@ from .pytree import TreeDef, flatten, unflatten
 from .sweep import forward_sweep
 from .vjp_route import backward
 
-__all__ = ["grad", "value_and_grad", "jacobian", "vjp", "jvp", "run_on_vars"]
+__all__ = ["grad", "value_and_grad", "jacobian", "hessian", "vjp", "jvp", "run_on_vars", "push_tangents"]
 
 Argnums = Union[int, Sequence[int]]
 
@@ -186,6 +186,38 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
     return transformed
 
 
+def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[Node] = (), *,
+            argnums: Argnums = 0) -> Any:
+    """``jx.hessian(f, argnums=0)``: the Hessian function of a scalar f, as ``jax.hessian``.
+
+    Leaves have shape ``in.shape + in.shape``; for tuple argnums (or pytree
+    arguments) the blocks nest as JAX nests them: ``H[i][j]`` pairs argument
+    leaves i and j. With a node first it is :func:`jacobians.second_order.hessian`.
+
+    >>> import numpy as np, jacobians as jx
+    >>> H = jx.hessian(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]))
+    >>> H.tolist()
+    [[6.0, 0.0], [0.0, 12.0]]
+    """
+    from .second_order import hessian as node_hessian
+
+    if isinstance(fun, Node):
+        return node_hessian(fun, wrt, method, hold)
+    nums = argnums if wrt is None else wrt
+
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian")
+        (y,), _ = _nodes([out])
+        if y.size != 1:
+            raise TypeError(f"hessian: f must return a scalar, got shape {y.shape}")
+        leaves = [x for xs, _ in inputs for x in xs]
+        blocks = node_hessian(y, leaves, method) if leaves else ()
+        row = {x.id: k for k, x in enumerate(leaves)}
+        return _per_input(inputs, single, lambda a: _per_input(inputs, single, lambda b: blocks[row[a.id]][row[b.id]]))
+
+    return transformed
+
+
 def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Tuple[Any, ...]:
     """``(f(primals), vjp_fn)``: ``vjp_fn(cotangent)`` is the tuple of cotangents of the primals, as ``jax.vjp``.
 
@@ -235,8 +267,18 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
                 raise ValueError(f"jvp: tangent of {x.name} has shape {tv.shape}, the primal {x.shape}")
             seeds[x.id] = tv
     ys, d = _nodes(out)
+    t_out = unflatten(d, push_tangents(ys, seeds))
+    return (_value(out), t_out, aux) if has_aux else (_value(out), t_out)
+
+
+def push_tangents(outputs: Sequence[Node], seeds: Dict[int, np.ndarray]) -> List[np.ndarray]:
+    """Forward mode: the tangents of ``outputs`` when the nodes with ids in ``seeds`` move by those tangents.
+
+    Each op's form contracts the tangent of its inputs (:func:`jacobians.elimination.derived_jvp`);
+    an output no seed reaches gets zeros.
+    """
     order: Dict[int, Node] = {}
-    for y in ys:
+    for y in outputs:
         for n in ancestors(y):
             order.setdefault(n.id, n)
     nodes = sorted(order.values(), key=lambda n: n.id)  # ids grow with creation: a topological order
@@ -252,6 +294,4 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
         return total
 
     tan = forward_sweep(nodes, seeds, push)
-    t_out = unflatten(d, [np.array(tan[y.id], dtype=y.dtype) if y.id in tan else np.zeros(y.shape, y.dtype)
-                          for y in ys])
-    return (_value(out), t_out, aux) if has_aux else (_value(out), t_out)
+    return [np.array(tan[y.id], dtype=y.dtype) if y.id in tan else np.zeros(y.shape, y.dtype) for y in outputs]

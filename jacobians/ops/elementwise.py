@@ -32,7 +32,7 @@ from typing import Any, Callable, Tuple
 
 import numpy as np
 
-from ..form import Factored, axis_labels, broadcast_factored
+from ..form import Factored, as_factor, axis_labels, broadcast_factored
 from ..node import Node
 from ..registry import Op, apply, register
 from ._rules import op_function, same_shape
@@ -112,7 +112,7 @@ def elementwise_op(name: str, f: Callable, df: Callable, factor: str, params: Tu
             return _zero_form(y, x)
         if constant is not None:
             return broadcast_factored(y.shape, x.shape, coef=constant)
-        return broadcast_factored(y.shape, x.shape, np.asarray(df(x, y, **p), dtype=y.dtype), factor)
+        return broadcast_factored(y.shape, x.shape, as_factor(df(x, y, **p), y.dtype), factor)
 
     return register(
         Op(

@@ -14,6 +14,8 @@ from typing import Any, Callable, Dict
 from ..node import Node
 from .arithmetic import add, divide, multiply, subtract
 from .einsum import matmul, mean, sum, transpose
+from .arithmetic import mod
+from .elementwise import abs as _abs
 from .elementwise import negative, power
 from .indexing import AtIndexer, getitem, take
 from .shape import ravel, repeat, reshape, squeeze, swapaxes
@@ -110,6 +112,9 @@ OPERATORS: Dict[str, Callable[..., Any]] = {
     "__pow__": lambda s, p: power(s, p),
     "__rpow__": _rpow,
     "__neg__": lambda s: negative(s),
+    "__abs__": lambda s: _abs(s),
+    "__mod__": lambda s, o: mod(s, o),
+    "__rmod__": lambda s, o: mod(o, s),
     "__pos__": lambda s: s,
     "T": property(lambda s: transpose(s), doc="Transpose (reversed axes), like ``ndarray.T``."),
     "reshape": _reshape,

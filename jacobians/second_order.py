@@ -1,0 +1,230 @@
+"""Second order: the gradient as a graph of ops, and Hessians as its Jacobian on every route.
+
+Each op's form, evaluated on *nodes* instead of arrays (a form rule is numpy
+code, and numpy's protocols turn it into ops), has factors that are nodes; the
+VJP it implies (:mod:`jacobians.elimination`: an einsum of the cotangent and
+the factors) is then built from ops too. Swept from a scalar l back to x, this
+gives dl/dx as a node, :func:`gradient_graph`. Its Jacobian w.r.t. x is the
+Hessian, on any first-order route:
+
+* ``"factored"`` (the default): deltas eliminated, small factors contracted — the
+  Hessian of ‖XW − T‖² w.r.t. W comes out as ``2 (XᵀX)_ac δ_bd`` without ever
+  multiplying by a zero;
+* ``"explicit"``: dense local Jacobians of the gradient graph, contracted by the
+  planned einsum (the second-order chain rule ``Jᵀ H J + Σ g ∂²y``, unrolled);
+* ``"hvp"``: one Hessian-vector product per basis direction, forward over
+  reverse (tangents pushed through the gradient graph's forms);
+* ``"numeric"``: central differences of the gradient, where the gradient at each
+  shifted point is the hand-written VJPs' (independent of every form).
+
+>>> import numpy as np, jacobians as jx
+>>> A = np.array([[1.0, 2.0], [0.0, 3.0]])
+>>> x = jx.var([1.0, -1.0], name="x")
+>>> jx.hessian(x @ (A @ x), x)            # xᵀ A x: A + Aᵀ
+array([[2., 2.],
+       [2., 6.]])
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import memory
+from .api import jacobian
+from .elimination import recipe
+from .form import Factored
+from .graph import between
+from .node import Node, const
+from .sweep import reverse_sweep
+
+__all__ = ["gradient_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
+
+HessianMethod = Literal["factored", "explicit", "hvp", "numeric"]
+HESSIAN_METHODS: Tuple[HessianMethod, ...] = ("factored", "explicit", "hvp", "numeric")
+
+
+class SecondOrderUnavailable(TypeError):
+    """An op's form rule does not run on nodes, so its second derivative cannot be built."""
+
+
+def _ops():
+    from . import ops  # the ops layer: einsum, reshape, broadcast_to (the gradient graph is made of them)
+
+    return ops
+
+
+def _node_form(child: Node, i: int) -> Factored:
+    """The form of d child / d parent_i with nodes for the op's inputs and output: factors become nodes."""
+    try:
+        return child.op.form(i, child, *child.parents, **child.params)
+    except Exception as exc:  # a form rule written with array-only numpy (np.asarray, in-place writes, ...)
+        raise SecondOrderUnavailable(
+            f"op {child.op.name!r} ({child.name}): its form rule does not run on nodes ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160]}), so its second derivative is not available; use "
+            "jx.hessian(..., method='numeric')") from None
+
+
+def _pull_node(F: Factored, g: Node, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...]) -> Node:
+    """Σ_out g[out] F[out, in] built from ops (einsum, reshape, broadcast): the derived VJP, as a node."""
+    ops = _ops()
+    total: Optional[Node] = ops.reshape(g, in_shape) if F.flat else None
+    for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, "vjp")):
+        values: List[Any] = [g] + [f.value for f in t.factors]
+        c: Any = coef
+        for k in prep.scalars:  # factors without an index (1/‖A‖, det A) multiply the term
+            c = values[k] * c
+        if prep.comp is None:
+            res: Any = const(np.ones(()), dtype=g.dtype) * c
+        else:
+            res = ops.einsum(prep.eq, *[values[k] for k in prep.keep]) * c
+        res = ops.reshape(res, prep.shape)
+        if prep.pairs:  # ties between input indices: land on the diagonal through identity factors
+            dropped = {d for _, d in prep.pairs}
+            kept = [a for a in range(len(in_shape)) if a not in dropped]
+            res = ops.broadcast_to(res, tuple(in_shape[a] for a in kept))
+            letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            lab = {a: letters[a] for a in range(len(in_shape))}
+            subs = ["".join(lab[a] for a in kept)] + [lab[k] + lab[d] for k, d in prep.pairs]
+            eyes = [np.eye(in_shape[k]) for k, _ in prep.pairs]
+            res = ops.einsum(",".join(subs) + "->" + "".join(lab[a] for a in range(len(in_shape))), res, *eyes)
+        else:
+            res = ops.broadcast_to(res, in_shape)
+        total = res if total is None else total + res
+    return total if total is not None else const(np.zeros(in_shape), dtype=g.dtype)
+
+
+def gradient_graph(l: Node, x: Node, hold: Sequence[Node] = ()) -> Node:
+    """dl/dx as a node of x's shape, built from ops: differentiate it again for second derivatives.
+
+    >>> import numpy as np, jacobians as jx
+    >>> x = jx.var([1.0, 2.0], name="x")
+    >>> g = gradient_graph(jx.sum(x ** 3), x)          # 3 x²
+    >>> g.value.tolist(), jx.jacobian(g, x).tolist()   # and its Jacobian: diag(6 x)
+    ([3.0, 12.0], [[6.0, 0.0], [0.0, 12.0]])
+    """
+    if not isinstance(l, Node) or l.size != 1:
+        raise ValueError(f"gradient_graph: needs a scalar node, got {getattr(l, 'shape', type(l).__name__)}")
+    if l.id == x.id:
+        return const(np.ones(x.shape), dtype=x.dtype)
+    nodes = between(l, x, hold)
+    if not nodes:
+        return const(np.zeros(x.shape), dtype=x.dtype)
+
+    def pull(child: Node, parent: Node, g: Node) -> Node:
+        total = None
+        for i, q in enumerate(child.parents):
+            if q.id == parent.id:
+                c = _pull_node(_node_form(child, i), g, child.shape, parent.shape)
+                total = c if total is None else total + c
+        return total
+
+    seed = const(np.ones(l.shape), dtype=l.dtype)
+    return _ops().reshape(reverse_sweep(nodes, l, x, seed, pull), x.shape)
+
+
+def _numeric_hessian(l: Node, x: Node, hold: Sequence[Node]) -> np.ndarray:
+    """Central differences of the hand-written VJPs' gradient (float64), re-run at x ± h e_j."""
+    from .numeric import gradient_at
+
+    H = memory.zeros(x.shape + x.shape, np.float64, f"hessian d²{l.name}/d{x.name}² (numeric route)")
+    x0 = x.value.astype(np.float64).ravel()
+    cols = H.reshape(x.size, x.size)
+    h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
+    for j in range(x.size):
+        h = h0 * max(1.0, abs(x0[j]))
+        e = np.zeros_like(x0)
+        e[j] = h
+        up = gradient_at(l, x, (x0 + e).reshape(x.shape), hold)
+        down = gradient_at(l, x, (x0 - e).reshape(x.shape), hold)
+        cols[:, j] = ((up - down) / (2 * h)).ravel()
+    return H.reshape(x.shape + x.shape).transpose(*range(x.ndim, 2 * x.ndim), *range(x.ndim)).copy() \
+        if False else H
+
+
+def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:
+    """The Hessian-vector product (d²l/dx²)·v of a scalar l, shape x.shape, without forming the Hessian.
+
+    Forward over reverse: the tangent v is pushed through the gradient graph's forms.
+
+    >>> import numpy as np, jacobians as jx
+    >>> x = jx.var([1.0, 2.0], name="x")
+    >>> jx.hvp(jx.sum(x ** 3), x, np.array([1.0, 0.0])).tolist()
+    [6.0, 0.0]
+    """
+    from .transforms import push_tangents
+
+    v = np.asarray(v, dtype=x.dtype)
+    if v.shape != x.shape:
+        raise ValueError(f"hvp: v has shape {v.shape}, {x.name} has {x.shape}; give v of x's shape")
+    g = gradient_graph(l, x, hold)
+    return push_tangents([g], {x.id: v})[0]
+
+
+def hessian(y: Node, x: Union[Node, Sequence[Node]], method: HessianMethod = "factored",
+            hold: Sequence[Node] = ()) -> Any:
+    """d²y/dx², shape ``y.shape + x.shape + x.shape``; for a list of xs a tuple of tuples of blocks.
+
+    ``H[i][j]`` has shape ``y.shape + xi.shape + xj.shape``. ``method`` picks the
+    route (module docstring). ``x`` may be an intermediate node, as for Jacobians.
+    The memory guard prices every Hessian before it is built (``y.size · x.size²``
+    entries); a refusal names ``jx.hvp``.
+    """
+    if method not in HESSIAN_METHODS:
+        raise ValueError(f"hessian: method={method!r} is not one of {', '.join(HESSIAN_METHODS)}")
+    if not isinstance(y, Node):
+        raise TypeError(f"hessian: y must be a node (or use jx.hessian(f) for a function), got {type(y).__name__}")
+    xs = [x] if isinstance(x, Node) else list(x)
+    blocks = tuple(tuple(_block(y, a, b, method, tuple(hold)) for b in xs) for a in xs)
+    return blocks[0][0] if isinstance(x, Node) else blocks
+
+
+def _block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, ...]) -> np.ndarray:
+    shape = y.shape + a.shape + b.shape
+    try:
+        memory.check_bytes(shape, y.dtype, f"hessian d²{y.name}/d{a.name}d{b.name}")
+    except memory.JacobianTooLarge as exc:
+        raise memory.JacobianTooLarge(f"{exc} For products with a vector use jx.hvp(l, x, v), which never builds "
+                                      "the Hessian", exc.what, exc.shape, exc.nbytes, exc.limit) from None
+    if y.size != 1:  # one scalar output at a time
+        H = memory.zeros(shape, y.dtype, f"hessian d²{y.name}/d{a.name}d{b.name}")
+        rows = H.reshape((y.size,) + a.shape + b.shape)
+        flat = _ops().reshape(y, (y.size,))
+        for k in range(y.size):
+            rows[k] = _block(flat[k], a, b, method, hold)
+        return H
+    if method == "numeric":
+        if a.id != b.id:
+            return _numeric_cross(y, a, b, hold)
+        return _numeric_hessian(y, a, hold).reshape(shape)
+    g = gradient_graph(y, a, hold)
+    if method == "hvp":
+        from .transforms import push_tangents
+
+        H = memory.zeros(a.shape + b.shape, y.dtype, f"hessian d²{y.name}/d{a.name}d{b.name} (hvp route)")
+        cols = H.reshape(a.size, b.size)
+        e = np.zeros(b.size, dtype=b.dtype)
+        for j in range(b.size):
+            e[j] = 1
+            cols[:, j] = push_tangents([g], {b.id: e.reshape(b.shape)})[0].ravel()
+            e[j] = 0
+        return H.reshape(shape)
+    return np.asarray(jacobian(g, b, method=method), order="C").reshape(shape)
+
+
+def _numeric_cross(l: Node, a: Node, b: Node, hold: Sequence[Node]) -> np.ndarray:
+    """d/db of dl/da by central differences (b shifted, the gradient w.r.t. a re-run by the VJPs)."""
+    from .numeric import gradient_at_shifted
+
+    H = memory.zeros(a.shape + b.shape, np.float64, f"hessian d²{l.name}/d{a.name}d{b.name} (numeric route)")
+    cols = H.reshape(a.size, b.size)
+    b0 = b.value.astype(np.float64).ravel()
+    h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
+    for j in range(b.size):
+        h = h0 * max(1.0, abs(b0[j]))
+        e = np.zeros_like(b0)
+        e[j] = h
+        up = gradient_at_shifted(l, a, b, (b0 + e).reshape(b.shape), hold)
+        down = gradient_at_shifted(l, a, b, (b0 - e).reshape(b.shape), hold)
+        cols[:, j] = ((up - down) / (2 * h)).ravel()
+    return H
