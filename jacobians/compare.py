@@ -64,6 +64,7 @@ class Comparison:
     tolerances: Dict[Tuple[str, str], float] = field(default_factory=dict)
     jacobian_bytes: int = 0
     flops: int = 0
+    order: int = 1  # 2: the Hessian routes
 
     @property
     def ok(self) -> Optional[bool]:
@@ -86,7 +87,8 @@ class Comparison:
             text = f"all routes agree: {self.ok}"
         if self.nonfinite:
             text += f" — NaN or Inf in the {', '.join(self.nonfinite)} route{'s' * (len(self.nonfinite) > 1)}"
-        independent = [r for r in ("numeric", "vjp") if r in self.skipped or r not in self.results]
+        checks = ("numeric", "vjp") if self.order == 1 else ("numeric",)
+        independent = [r for r in checks if r in self.skipped or r not in self.results]
         if independent and self.results:
             text += f"; the independent check{'s' * (len(independent) > 1)} {' and '.join(independent)} did not run"
         return text
@@ -106,12 +108,12 @@ class Comparison:
         return f"**{self.verdict()}**\n\n" + "\n".join(rows) + "\n"
 
     def __str__(self) -> str:
-        kind = "gradient" if self.y.size == 1 else "Jacobian"
+        kind = "Hessian" if self.order == 2 else "gradient" if self.y.size == 1 else "Jacobian"
         names = ", ".join(x.name for x in self.wrt)
         ran = len(self.seconds)
         lines = [f"{kind} of {self.y.name} w.r.t. {names} ({self.y.dtype}): {ran} route{'s' * (ran != 1)}",
                  f"  {'route':<10}{'time':>12}",]
-        for r in ROUTES:
+        for r in (ROUTES if self.order == 1 else tuple(self.results) + tuple(self.skipped)):
             if r in self.seconds:
                 lines.append(f"  {r:<10}{self.seconds[r] * 1e3:>10.3f} ms")
             else:
@@ -122,15 +124,18 @@ class Comparison:
             tol = self.tolerances[pair]
             lines.append(f"  {pair[0] + ' vs ' + pair[1]:<20}{ab:>12.2e}{rel:>12.2e}{tol:>10.0e}  "
                          f"{'yes' if rel <= tol else 'NO'}")
-        if "explicit" in self.results:
+        if "explicit" in self.results and self.order == 1:
             lines.append(f"  largest explicit local Jacobian: {self.jacobian_bytes:,} bytes; planned FLOPs: {self.flops:,}")
         lines.append(f"  {self.verdict()}")
         return "\n".join(lines)
 
 
-def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
+def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = "optimal",
             routes: Optional[Sequence[str]] = None, hold: Sequence[Node] = ()) -> Comparison:
     """Run the routes for dy/dwrt (the gradient when y is a scalar) and compare them.
+
+    ``order=2`` compares the Hessian routes instead (factored, explicit, hvp,
+    numeric; :func:`jacobians.hessian`); a string is the contraction order.
 
     ``routes`` picks among ``ROUTES`` (explicit, vjp, numeric, factored); the
     default runs all four, except numeric when x has more than
@@ -148,6 +153,8 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
     >>> jx.compare(l, X, routes=("vjp", "numeric")).ok     # any subset
     True
     """
+    if order == 2:
+        return _compare_hessians(y, wrt, routes, hold)
     xs = check_call("compare", y, wrt, "explicit", order)
     chosen = routes is not None
     routes = tuple(routes) if chosen else DEFAULT_ROUTES
@@ -180,6 +187,35 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: str = "optimal",
         out.seconds[route] = time.perf_counter() - t0
         out.results[route] = list(res)
     for a, b in combinations([r for r in ROUTES if r in out.results], 2):
+        worst = (0.0, 0.0)
+        for ga, gb in zip(out.results[a], out.results[b]):
+            d = discrepancy(ga, gb)
+            worst = (max(worst[0], d[0]), max(worst[1], d[1]))
+        out.discrepancies[(a, b)] = worst
+        out.tolerances[(a, b)] = tolerance(y.dtype, (a, b))
+    return out
+
+
+def _compare_hessians(y: Node, wrt: Union[Node, Sequence[Node]], routes: Optional[Sequence[str]],
+                      hold: Sequence[Node]) -> Comparison:
+    """The Hessian routes side by side: one block per x (d²y/dx²)."""
+    from .second_order import HESSIAN_METHODS, SecondOrderUnavailable, hessian
+
+    xs = check_call("compare", y, wrt, "explicit", "optimal")
+    routes = tuple(routes) if routes is not None else HESSIAN_METHODS
+    bad = [r for r in routes if r not in HESSIAN_METHODS]
+    if bad:
+        raise ValueError(f"compare(order=2): routes {bad} are not among {', '.join(HESSIAN_METHODS)}")
+    out = Comparison(y, xs, order=2)
+    for route in routes:
+        t0 = time.perf_counter()
+        try:
+            out.results[route] = [hessian(y, x, method=route, hold=hold) for x in xs]
+        except (memory.JacobianTooLarge, SecondOrderUnavailable, ValueError, ArithmeticError, TypeError) as exc:
+            out.skipped[route] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            continue
+        out.seconds[route] = time.perf_counter() - t0
+    for a, b in combinations([r for r in HESSIAN_METHODS if r in out.results], 2):
         worst = (0.0, 0.0)
         for ga, gb in zip(out.results[a], out.results[b]):
             d = discrepancy(ga, gb)

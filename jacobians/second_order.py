@@ -26,7 +26,8 @@ array([[2., 2.],
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+import warnings
+from typing import Any, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from .api import jacobian
 from .elimination import recipe
 from .form import Factored
 from .graph import between
-from .node import Node, const
+from .node import AmbiguousBroadcastWarning, Node, const
 from .sweep import reverse_sweep
 
 __all__ = ["gradient_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
@@ -57,7 +58,9 @@ def _ops():
 def _node_form(child: Node, i: int) -> Factored:
     """The form of d child / d parent_i with nodes for the op's inputs and output: factors become nodes."""
     try:
-        return child.op.form(i, child, *child.parents, **child.params)
+        with warnings.catch_warnings():  # the form's own broadcasts are the op's business, not the user's
+            warnings.simplefilter("ignore", AmbiguousBroadcastWarning)
+            return child.op.form(i, child, *child.parents, **child.params)
     except Exception as exc:  # a form rule written with array-only numpy (np.asarray, in-place writes, ...)
         raise SecondOrderUnavailable(
             f"op {child.op.name!r} ({child.name}): its form rule does not run on nodes ({type(exc).__name__}: "
@@ -120,7 +123,9 @@ def gradient_graph(l: Node, x: Node, hold: Sequence[Node] = ()) -> Node:
         return total
 
     seed = const(np.ones(l.shape), dtype=l.dtype)
-    return _ops().reshape(reverse_sweep(nodes, l, x, seed, pull), x.shape)
+    with warnings.catch_warnings():  # the graph's broadcasts are built by the rules, not written by the user
+        warnings.simplefilter("ignore", AmbiguousBroadcastWarning)
+        return _ops().reshape(reverse_sweep(nodes, l, x, seed, pull), x.shape)
 
 
 def _numeric_hessian(l: Node, x: Node, hold: Sequence[Node]) -> np.ndarray:
@@ -138,8 +143,7 @@ def _numeric_hessian(l: Node, x: Node, hold: Sequence[Node]) -> np.ndarray:
         up = gradient_at(l, x, (x0 + e).reshape(x.shape), hold)
         down = gradient_at(l, x, (x0 - e).reshape(x.shape), hold)
         cols[:, j] = ((up - down) / (2 * h)).ravel()
-    return H.reshape(x.shape + x.shape).transpose(*range(x.ndim, 2 * x.ndim), *range(x.ndim)).copy() \
-        if False else H
+    return H
 
 
 def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:
