@@ -123,3 +123,19 @@ def test_intermediate_x_and_non_scalar_y():
     for i in range(3):
         expected[i, i, i] = 6.0
     np.testing.assert_allclose(H, expected, atol=1e-12)
+
+
+def test_demo_hessian_numbers_against_numpy():
+    import io
+
+    from jacobians.demos import run_demo
+
+    text = io.StringIO()
+    res = run_demo("hessian", out=text)
+    X, T = res.values["X"], res.values["T"]
+    n, k = X.shape[1], T.shape[1]
+    assert res.ok and "all checks agree: True" in text.getvalue()
+    np.testing.assert_allclose(res.values["H_ls"].reshape(n * k, n * k), np.kron(2 * X.T @ X, np.eye(k)), atol=1e-12)
+    np.testing.assert_allclose(res.values["newton"], np.linalg.lstsq(X, T, rcond=None)[0], atol=1e-9)
+    GN = res.values["GN"].reshape(res.values["GN"].shape[0] * res.values["GN"].shape[1], -1)
+    assert np.linalg.eigvalsh(GN).min() > -1e-10

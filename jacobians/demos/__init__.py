@@ -4,7 +4,7 @@ Every demo module defines ``NAME``, ``SUMMARY``, ``SIZES`` (the size names and
 their defaults, in order) and ``run(sizes, seed, plot_dir, out) -> DemoResult``.
 
 >>> sorted(DEMOS)
-['chain', 'conv', 'mlp']
+['chain', 'conv', 'hessian', 'mlp']
 >>> parse_sizes("D=2,N=5", {"D": 3, "N": 4})
 {'D': 2, 'N': 5}
 >>> parse_sizes("2x5", {"D": 3, "N": 4})
@@ -30,6 +30,7 @@ DEMOS: Dict[str, str] = {
     "chain": "jacobians.demos.chain",
     "mlp": "jacobians.demos.mlp",
     "conv": "jacobians.demos.conv",
+    "hessian": "jacobians.demos.hessian",
 }
 DEFAULT = "chain"
 
