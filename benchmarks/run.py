@@ -18,10 +18,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # benchmark this checkout (and import the benchmarks package)
     sys.path.insert(0, ROOT)
 
-from benchmarks import machine, peers, report, sections  # noqa: E402
+from benchmarks import hessians, machine, peers, report, sections  # noqa: E402
 from benchmarks.timing import Progress  # noqa: E402
 
-SECTIONS = ("orders", "construction", "jacobian", "gradient", "throughput")
+SECTIONS = ("orders", "construction", "jacobian", "gradient", "throughput", "hessians")
 MIB = 2**20
 
 
@@ -74,7 +74,7 @@ def _steps(s: sections.Settings, chosen: Sequence[str]) -> int:
     per = {"orders": 5, "construction": 6 * len(s.sizes),
            "jacobian": (8 + n_peers_jac) * len(s.sizes),
            "gradient": (8 + n_peers_grad) * len(s.sizes) + (2 + n_peers_grad) * len(s.extended),
-           "throughput": 6 * len(s.sizes)}
+           "throughput": 6 * len(s.sizes), "hessians": 60}
     return sum(per[c] for c in chosen)
 
 
@@ -97,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runners = {"orders": lambda: sections.orders(s),
                "construction": lambda: sections.construction(s, meta["reference"]["bandwidth"]),
                "jacobian": lambda: sections.jacobian(s), "gradient": lambda: sections.gradient(s),
-               "throughput": lambda: sections.throughput(s)}
+               "throughput": lambda: sections.throughput(s), "hessians": lambda: hessians.hessians(s)}
     meta["section_seconds"] = {}
     for name in chosen:
         t1 = time.perf_counter()
@@ -112,6 +112,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     meta["plot"] = os.path.basename(png) if png else ("disabled (--no-plots)" if args.no_plots
                                                        else "matplotlib is not installed (pip install '.[plot]')")
     md = report.markdown(res, os.path.basename(png) if png else None)
+    if "hessians" in res:
+        md += "\n" + hessians.markdown(res["hessians"])
+        for t in hessians.targets(res["hessians"]):
+            print(f"  hessian {t['case']} at n={t['n']}: " + (t.get("detail", "") if t["met"] is None else
+                  f"factored {t['to_floor']:.2f}× floor, {t['speedup_vs_jax']:.2f}× faster than JAX "
+                  f"(JAX {t['jax_to_floor']:.2f}× floor), goal {t['goal']}: {'met' if t['met'] else 'NOT MET'}"))
     with open(os.path.join(args.out, "benchmarks.json"), "w") as f:
         json.dump(res, f, indent=1, default=str)
     with open(os.path.join(args.out, "benchmarks.md"), "w") as f:

@@ -1,0 +1,202 @@
+"""Hessian benchmarks: the factored and hvp routes against jax.hessian, torch.func.hessian, autograd.hessian.
+
+Four cases, each at growing size, each result checked before its time counts:
+
+* ``xᵀAx`` w.r.t. x (n): the Hessian is A + Aᵀ;
+* ``logsumexp(x)`` (N): diag(p) − p pᵀ;
+* least squares ``‖X W − T‖²`` w.r.t. W (D×D): 2 XᵀX ⊗ I, D⁴ entries;
+* a 2-layer tanh MLP ``‖tanh(X W1) W2 − T‖²`` w.r.t. W1 (D×D): checked against JAX (or, without JAX,
+  against the numeric route at the smallest size).
+
+Every route runs from the input arrays (graph building included). Ratios are
+paired in one process: each route is timed alternately with the write floor
+(``np.empty(shape).fill(1.0)`` of the Hessian) and with ``jax.hessian`` (jit,
+its compile time reported apart). Run ``python benchmarks/run.py --sections hessians``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+import jacobians as jx
+
+from . import peers
+from .timing import measure, measure_paired, median, peak_bytes
+
+__all__ = ["hessians", "CASES", "targets", "markdown"]
+
+SIZES = {"xAx": (256, 1024, 2048), "logsumexp": (128, 512, 1024), "least squares": (16, 32, 64), "mlp": (8, 16, 32)}
+TINY = {"xAx": (8,), "logsumexp": (8,), "least squares": (3,), "mlp": (3,)}
+
+
+def _data(case: str, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed + n)
+    if case == "xAx":
+        return {"A": rng.standard_normal((n, n)), "x": rng.standard_normal(n)}
+    if case == "logsumexp":
+        return {"x": rng.standard_normal(n)}
+    if case == "least squares":
+        return {"X": rng.standard_normal((2 * n, n)), "T": rng.standard_normal((2 * n, n)),
+                "W": rng.standard_normal((n, n))}
+    return {"X": rng.standard_normal((2 * n, n)), "W1": rng.standard_normal((n, n)) / np.sqrt(n),
+            "W2": rng.standard_normal((n, n)) / np.sqrt(n), "T": rng.standard_normal((2 * n, n))}
+
+
+def _loss(case: str, d: Dict[str, np.ndarray], lib):
+    """The scalar loss as a function of the differentiated argument, written once for numpy-like ``lib``."""
+    if case == "xAx":
+        return lambda x: x @ (d["A"] @ x)
+    if case == "logsumexp":
+        return lambda x: lib.log(lib.sum(lib.exp(x)))
+    if case == "least squares":
+        return lambda W: lib.sum((d["X"] @ W - d["T"]) ** 2)
+    return lambda W1: lib.sum((lib.tanh(d["X"] @ W1) @ d["W2"] - d["T"]) ** 2)
+
+
+def _arg(case: str, d: Dict[str, np.ndarray]) -> np.ndarray:
+    return d["x"] if case in ("xAx", "logsumexp") else d["W"] if case == "least squares" else d["W1"]
+
+
+def _closed(case: str, d: Dict[str, np.ndarray]) -> Optional[np.ndarray]:
+    if case == "xAx":
+        return d["A"] + d["A"].T
+    if case == "logsumexp":
+        p = np.exp(d["x"] - d["x"].max())
+        p /= p.sum()
+        return np.diag(p) - np.outer(p, p)
+    if case == "least squares":
+        n = d["W"].shape[0]
+        return np.einsum("ac,bd->abcd", 2 * d["X"].T @ d["X"], np.eye(n))
+    return None
+
+
+def _ours(case: str, d: Dict[str, np.ndarray], method: str) -> Callable[[], np.ndarray]:
+    f = _loss(case, d, np)
+    return lambda: jx.hessian(f, method=method)(_arg(case, d))
+
+
+def _peer(name: str, case: str, d: Dict[str, np.ndarray]):
+    """(callable, to_numpy, compile seconds) for one peer, or None when it is not installed."""
+    arg = _arg(case, d)
+    if name == "jax.hessian (jit)" and peers._have("jax"):
+        jax, jnp = peers._jax()
+        dj = {k: jnp.asarray(v) for k, v in d.items()}
+        f = _loss(case, dj, jnp)
+        h = jax.jit(jax.hessian(f))
+        a = jnp.asarray(arg)
+        import time
+
+        t0 = time.perf_counter()
+        h(a).block_until_ready()
+        compile_s = time.perf_counter() - t0
+        return (lambda: h(a).block_until_ready()), np.asarray, compile_s
+    if name == "torch.func.hessian" and peers._have("torch"):
+        import torch
+
+        dt = {k: torch.as_tensor(v) for k, v in d.items()}
+        f = _loss(case, dt, torch)
+        a = torch.as_tensor(arg)
+        return (lambda: torch.func.hessian(f)(a)), (lambda t: t.detach().numpy()), 0.0
+    if name == "autograd.hessian" and peers._have("autograd"):
+        import autograd
+        import autograd.numpy as anp
+
+        f = _loss(case, d, anp)
+        return (lambda: autograd.hessian(f)(arg)), np.asarray, 0.0
+    return None
+
+
+PEERS = ("jax.hessian (jit)", "torch.func.hessian", "autograd.hessian")
+
+
+def hessians(s) -> dict:
+    """Every case at every size: our routes and the peers, ratios to the floor and to JAX paired in one run."""
+    tiny = max(s.sizes, default=8) <= 4
+    sizes = TINY if tiny else SIZES
+    out: Dict[str, list] = {}
+    for case, grid in sizes.items():
+        rows = []
+        for n in grid:
+            d = _data(case, n, s.seed)
+            shape = _arg(case, d).shape * 2
+            floor_buf = np.empty(shape)
+            floor = lambda: floor_buf.fill(1.0)  # noqa: E731
+            ref = _closed(case, d)
+            row: Dict[str, object] = {"n": n, "hessian_shape": list(shape), "routes": {}}
+            jax_peer = _peer("jax.hessian (jit)", case, d) if s.peers else None
+            if ref is None and jax_peer is not None:
+                ref = np.asarray(jax_peer[0]())
+            routes: Dict[str, Callable[[], object]] = {"factored": _ours(case, d, "factored")}
+            if np.prod(_arg(case, d).shape) <= 256:
+                routes["hvp"] = _ours(case, d, "hvp")
+            for name, call in routes.items():
+                s.progress.step(f"hessians {case} n={n} {name}")
+                H = np.asarray(call())
+                err = None if ref is None else float(np.abs(H - ref).max() / max(np.abs(ref).max(), 1.0))
+                t, f, ratios = measure_paired(call, floor, repeats=s.repeats, budget=s.budget)  # floor / route
+                entry = {"median_s": t.median, "floor_s": f.median, "to_floor": median([1 / r for r in ratios]),
+                         "rel_error": err, "peak_bytes": peak_bytes(call)}
+                if jax_peer is not None:  # route time / JAX time, pair by pair
+                    _, _, jax_over_ours = measure_paired(call, jax_peer[0], repeats=s.repeats, budget=s.budget)
+                    entry["to_jax"] = median([1 / r for r in jax_over_ours])
+                row["routes"][name] = entry
+            for name in PEERS if s.peers else ():
+                peer = jax_peer if name.startswith("jax") else _peer(name, case, d)
+                if peer is None:
+                    row["routes"][name] = {"note": "not installed"}
+                    continue
+                s.progress.step(f"hessians {case} n={n} {name}")
+                call, to_numpy, compile_s = peer
+                H = to_numpy(call())
+                err = None if ref is None else float(np.abs(H - ref).max() / max(np.abs(ref).max(), 1.0))
+                t, f, ratios = measure_paired(call, floor, repeats=s.repeats, budget=s.budget)
+                row["routes"][name] = {"median_s": t.median, "floor_s": f.median,
+                                       "to_floor": median([1 / r for r in ratios]), "rel_error": err,
+                                       "compile_s": compile_s}
+            rows.append(row)
+        out[case] = rows
+    return {"cases": out}
+
+
+def targets(sec: dict) -> List[dict]:
+    """Per case at its largest size: factored ≥ 10× faster than JAX (or ≤ 1.5× the floor where JAX is within
+    10× of it), never above 2× the floor; hvp: per product, compared in the table."""
+    rows = []
+    for case, grid in sec.get("cases", {}).items():
+        last = grid[-1]
+        fac = last["routes"].get("factored", {})
+        jax = last["routes"].get("jax.hessian (jit)", {})
+        jax_floor = jax.get("to_floor")
+        if fac.get("to_jax") is None or jax_floor is None:
+            rows.append({"case": case, "n": last["n"], "met": None, "detail": "JAX not run"})
+            continue
+        speedup = 1.0 / fac["to_jax"]
+        goal = "≤ 1.5× floor" if jax_floor <= 10 else "≥ 10× faster than JAX"
+        met = (fac["to_floor"] <= 1.5 if jax_floor <= 10 else speedup >= 10) and fac["to_floor"] <= 2.0
+        rows.append({"case": case, "n": last["n"], "met": bool(met), "goal": goal, "speedup_vs_jax": speedup,
+                     "to_floor": fac["to_floor"], "jax_to_floor": jax_floor})
+    return rows
+
+
+def markdown(sec: dict) -> str:
+    lines = ["## Hessians", "", "| case | n | route | time | × floor | × JAX | rel. error | peak |",
+             "|---|---|---|---|---|---|---|---|"]
+    for case, grid in sec.get("cases", {}).items():
+        for row in grid:
+            for name, e in row["routes"].items():
+                if "median_s" not in e:
+                    lines.append(f"| {case} | {row['n']} | {name} | {e.get('note', '')} | | | | |")
+                    continue
+                err = "–" if e["rel_error"] is None else f"{e['rel_error']:.1e}"
+                to_jax = "–" if e.get("to_jax") is None else f"{e['to_jax']:.3g}"
+                lines.append(f"| {case} | {row['n']} | {name} | {e['median_s'] * 1e3:.3g} ms | {e['to_floor']:.2f} | "
+                             f"{to_jax} | {err} | {e.get('peak_bytes', 0) / 2**20:.1f} MiB |")
+    lines += ["", "| case | n | goal | factored × floor | JAX × floor | speed-up vs JAX | met |", "|---|---|---|---|---|---|---|"]
+    for t in targets(sec):
+        if t["met"] is None:
+            lines.append(f"| {t['case']} | {t['n']} | | | | | n/a ({t['detail']}) |")
+        else:
+            lines.append(f"| {t['case']} | {t['n']} | {t['goal']} | {t['to_floor']:.2f} | {t['jax_to_floor']:.2f} | "
+                         f"{t['speedup_vs_jax']:.2f}× | {'yes' if t['met'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
