@@ -114,8 +114,20 @@ _POLICY = {  # the module docstring lists the same lines
 }
 
 
+def _value(x: Any) -> Any:
+    """A node's value (for piecewise-constant factors: masks, floors), anything else as it is."""
+    return x.value if isinstance(x, Node) else x
+
+
 def _over(num: np.ndarray, den: np.ndarray, shape: tuple) -> np.ndarray:
-    """num / den broadcast to ``shape``, and 0 where den is 0 (the policy at the origin)."""
+    """num / den broadcast to ``shape``, and 0 where den is 0 (the policy at the origin).
+
+    On nodes (second order) the same as an expression of ops: the mask den ≠ 0
+    is piecewise constant, so it is taken from the values.
+    """
+    if isinstance(num, Node) or isinstance(den, Node):
+        keep = np.broadcast_to(_value(den) != 0, shape)
+        return np.where(keep, num / np.where(keep, den, 1.0), 0.0)
     num, den = np.broadcast_to(num, shape), np.broadcast_to(den, shape)
     out = np.zeros(shape, dtype=np.result_type(num, den))
     return np.divide(num, den, out=out, where=den != 0)
@@ -173,7 +185,8 @@ _MOD = register(Op(
     example=((3, 4), (4,)),
     policy=_POLICY["mod"],
     forms=(lambda y, a, b: broadcast_factored(y.shape, a.shape),
-           lambda y, a, b: broadcast_factored(y.shape, b.shape, np.floor_divide(a, b), "⌊{x0}/{x1}⌋", coef=-1.0)),
+           lambda y, a, b: broadcast_factored(y.shape, b.shape, np.floor_divide(_value(a), _value(b)),
+                                                   "⌊{x0}/{x1}⌋", coef=-1.0)),
 ))
 
 

@@ -59,8 +59,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
+def _value(x: Any) -> Any:
+    """A node's value (for piecewise-constant factors: signs, masks), anything else as it is."""
+    return x.value if isinstance(x, Node) else x
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
-    """math.erf entry by entry (numpy has no erf), keeping x's float dtype."""
+    """math.erf entry by entry (numpy has no erf), keeping x's float dtype; on a node, the erf op (second order)."""
+    if isinstance(x, Node):
+        return apply(_OPS["erf"], x)
     x = np.asarray(x)
     return np.asarray(_ERF(x), dtype=x.dtype)
 
@@ -160,7 +167,7 @@ _TABLE = [
     ("sigmoid",  _sigmoid,                      lambda x, y: y * (1.0 - y),              "σ'({x0})"),
     ("relu",     lambda x: np.maximum(x, 0),    lambda x, y: (x > 0).astype(y.dtype),    "[{x0} > 0]"),
     ("softplus", lambda x: np.logaddexp(0, x),  lambda x, y: _sigmoid(x),                "σ({x0})"),
-    ("abs",      np.abs,                        lambda x, y: np.sign(x).astype(y.dtype), "sign({x0})"),
+    ("abs",      np.abs,                        lambda x, y: np.sign(_value(x)).astype(y.dtype), "sign({x0})"),
     ("log1p",    np.log1p,                      lambda x, y: 1.0 / (1.0 + x),            "1/(1 + {x0})"),
     ("expm1",    np.expm1,                      lambda x, y: y + 1.0,                    "({y} + 1)"),
     ("log2",     np.log2,                       lambda x, y: 1.0 / (_LN2 * x),           "1/({x0} ln 2)"),

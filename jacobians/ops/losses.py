@@ -26,10 +26,10 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from ..form import Factor, Factored, Product, axis_labels
+from ..form import Factor, Factored, Product, as_factor, axis_labels
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
-from .reductions import logsumexp_over, softmax_over
+from .reductions import logsumexp_over, softmax, softmax_over
 
 __all__ = ["mse", "cross_entropy", "binary_cross_entropy", "nll", "huber", "hinge", "kl_div"]
 
@@ -44,7 +44,7 @@ def _mse_shape(p: Shape, t: Shape) -> Shape:
 
 def _mse_factored(y, p, t, sign):  # ±(2/n) (P - T)[j...]
     _, inp = axis_labels(0, p.ndim)
-    return Factored("", inp, (Product((Factor((p - t).astype(y.dtype), inp, "({x0} - {x1})"),), (), sign / p.size),))
+    return Factored("", inp, (Product((Factor(as_factor(p - t, y.dtype), inp, "({x0} - {x1})"),), (), sign / p.size),))
 
 
 _MSE = register(Op(
@@ -76,7 +76,7 @@ def _ce_forward(z: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _ce_grad(z: np.ndarray, t: np.ndarray) -> np.ndarray:
-    s = softmax_over(z, (z.ndim - 1,))
+    s = softmax(z, axis=-1) if isinstance(z, Node) else softmax_over(z, (z.ndim - 1,))  # a node: second order
     return (s * np.sum(t, axis=-1, keepdims=True) - t) / _ce_rows(z)
 
 
@@ -88,7 +88,7 @@ _CROSS_ENTROPY = register(Op(
     example=((3, 4),),
     example_params={"t": np.eye(4)[[0, 3, 1]]},
     forms=(lambda y, z, t: Factored("", axis_labels(0, z.ndim)[1], (Product(
-        (Factor(_ce_grad(z, t).astype(y.dtype), axis_labels(0, z.ndim)[1], "(softmax({x0}) Σt - t)/m"),)),)),),
+        (Factor(as_factor(_ce_grad(z, t), y.dtype), axis_labels(0, z.ndim)[1], "(softmax({x0}) Σt - t)/m"),)),)),),
 ))
 
 
@@ -151,7 +151,7 @@ def _equal_shapes(name: str, first: str, second: str):
 def _gradient_form(y: np.ndarray, x: np.ndarray, value: np.ndarray, name: str, coef: float) -> Factored:
     """dl/dX[p...] = coef · value[p...] for a scalar loss l."""
     _, inp = axis_labels(0, x.ndim)
-    return Factored("", inp, (Product((Factor(np.asarray(value, dtype=y.dtype), inp, name),), (), coef),))
+    return Factored("", inp, (Product((Factor(as_factor(value, y.dtype), inp, name),), (), coef),))
 
 
 def _constant_labels(name: str, labels: Any) -> np.ndarray:

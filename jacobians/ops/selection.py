@@ -49,6 +49,12 @@ _POLICY = {  # the module docstring lists the same lines
 }
 
 
+def _value(x: Any) -> Any:
+    """A node's value, anything else as it is: every factor here is a mask or a one-hot selection, piecewise
+    constant (derivative 0 almost everywhere), so on nodes (second order) it is computed on the values."""
+    return x.value if isinstance(x, Node) else x
+
+
 def _constant(name: str, what: str, value: Any) -> np.ndarray:
     """A constant argument (condition, bound, labels) as an array; a node is refused."""
     if isinstance(value, Node):
@@ -113,6 +119,7 @@ def where(condition: Any, a: Any, b: Any) -> Node:
 # ---------------------------------------------------------- maximum, minimum
 def _split(y: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """[first > second] + ½[first = second], broadcast: the share of the gradient that goes to ``first``."""
+    first, second = _value(first), _value(second)
     return (np.greater(first, second) + 0.5 * np.equal(first, second)).astype(y.dtype)
 
 
@@ -188,6 +195,7 @@ def _clip_shape(s: Shape, a_min: Optional[np.ndarray], a_max: Optional[np.ndarra
 
 
 def _inside(y, x, a_min, a_max) -> np.ndarray:  # [a_min ≤ x ≤ a_max] broadcast to y's shape
+    x = _value(x)
     lo, hi = _bounds(x, a_min, a_max)
     return np.broadcast_to((lo <= x) & (x <= hi), y.shape).astype(y.dtype)
 
@@ -269,7 +277,7 @@ def _extreme_form(y, x, axes, keepdims):  # δ(kept axes) [X = max]/#ties [p...]
             continue
         deltas.append(out[k] + inp[a])
         k += 1
-    share = Factor(_share(x, y, axes, keepdims).astype(y.dtype), inp, "[{x0} = {y}]/#ties")
+    share = Factor(_share(_value(x), _value(y), axes, keepdims).astype(y.dtype), inp, "[{x0} = {y}]/#ties")
     return Factored(out, inp, (Product((share,), tuple(deltas)),))
 
 
@@ -345,7 +353,7 @@ def _sort_form(y, x, axis):
     """δ on every axis but ``axis``; along it the one-hot P[..., j, q] = [argsort(X)[..., j] = q]."""
     out, inp = axis_labels(y.ndim, x.ndim)
     n = x.shape[axis]
-    onehot = (np.expand_dims(_order(x, axis), -1) == np.arange(n)).astype(y.dtype)  # x.shape + (n,)
+    onehot = (np.expand_dims(_order(_value(x), axis), -1) == np.arange(n)).astype(y.dtype)  # x.shape + (n,)
     deltas = tuple(out[k] + inp[k] for k in range(x.ndim) if k != axis)
     perm = Factor(onehot, out + inp[axis], "onehot(argsort({x0}))")
     return Factored(out, inp, (Product((perm,), deltas),))
