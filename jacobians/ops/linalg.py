@@ -58,7 +58,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from ..form import IN_LABELS, Factor, Factored, Product
+from ..form import IN_LABELS, Factor, Factored, Product, as_factor
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from .einsum import apply_spec, einsum_family, parse_einsum
@@ -163,11 +163,18 @@ def _inverse_or_zero(y: np.ndarray) -> np.ndarray:
     return np.asarray(0.0 if y == 0 else 1.0 / y, dtype=y.dtype)
 
 
+def _fro_inverse(y: Any) -> Any:
+    """1/y of the form: on a node (second order) the node 1/y, so its derivative -1/y² is kept; 0 at y = 0."""
+    if isinstance(y, Node):
+        return 1.0 / y if y.value != 0 else np.zeros((), dtype=y.dtype)  # at 0: the subgradient, a constant
+    return _inverse_or_zero(y)
+
+
 _FRO = register(Op(
     "fro", lambda a: np.sqrt(np.sum(a * a)), lambda s: (),
     vjps=(lambda g, y, a: g * a * _inverse_or_zero(y),),
     forms=(lambda y, a: Factored("", IN_LABELS[:a.ndim], (Product(
-        (Factor(a, IN_LABELS[:a.ndim], "{x0}"), Factor(_inverse_or_zero(y), "", "1/{y}"))),)),),
+        (Factor(a, IN_LABELS[:a.ndim], "{x0}"), Factor(_fro_inverse(y), "", "1/{y}"))),)),),
     policy="gradient 0 at A = 0 (the subgradient, as relu'(0) = 0)",
 ))
 
@@ -188,7 +195,7 @@ _INV = register(Op(
 
 def _det_form(y, a):  # dy[a]/dA[s,p,q] = δ_as y[a] (A⁻¹)[a,q,p]
     ob, ib = _labels("det", a.shape[:-2])
-    return _one_delta_form(ob, "", ib, [((Factor(np.asarray(y), ob, "{y}"),
+    return _one_delta_form(ob, "", ib, [((Factor(as_factor(y), ob, "{y}"),
                                           Factor(np.linalg.inv(a), ob + "qp", "{x0}⁻¹")), (), 1.0)])
 
 
@@ -453,9 +460,25 @@ def _gap_factor(w: np.ndarray, square: bool) -> np.ndarray:
         return np.where(off, 1.0 / np.where(off, d, 1), 0).astype(w.dtype)
 
 
+def _form_eigh(a: Any) -> Tuple[Any, Any]:
+    """(w, V) for a form: arrays, or on a node (second order) the nodes of jx.eigh, whose own forms carry dw, dV."""
+    return eigh(a) if isinstance(a, Node) else _eigh(a)
+
+
+def _form_gap_factor(w: Any, square: bool) -> Any:
+    """:func:`_gap_factor` for a form: on a node, (1 - I) / (d + I) built from ops, so dF = -F² dd is kept."""
+    if not isinstance(w, Node):
+        return _gap_factor(w, square)
+    d = w[..., None, :] - w[..., :, None]
+    if square:
+        d = d * (w[..., None, :] + w[..., :, None])
+    eye = np.eye(w.shape[-1], dtype=w.dtype)  # a constant: 0 on the diagonal stays 0
+    return (1.0 - eye) / (d + eye)
+
+
 def _eigh_w_form(w, a):  # dw[a,j]/dA[s,p,q] = δ_as V[a,p,j] V[a,q,j]
     ob, ib = _labels("eigh", a.shape[:-2])
-    v = _eigh(a)[1]
+    v = _form_eigh(a)[1]
     return _one_delta_form(ob, "j", ib, [((Factor(v, ob + "pj", "V"), Factor(v, ob + "qj", "V")), (), 1.0)])
 
 
@@ -467,7 +490,7 @@ def _eigh_w_vjp(g, w, a):  # V diag(g) Vᵀ
 def _eigh_v_form(v, a):
     # dV[a,i,j]/dA[s,p,q] = ½ δ_as Σ_m V[a,i,m] F[a,m,j] (V[a,p,m] V[a,q,j] + V[a,q,m] V[a,p,j])
     ob, ib = _labels("eigh", a.shape[:-2])
-    F = Factor(_gap_factor(_eigh(a)[0], False), ob + "mj", "F")
+    F = Factor(_form_gap_factor(_form_eigh(a)[0], False), ob + "mj", "F")
     vi = Factor(v, ob + "im", "{y}")
     t1 = (vi, F, Factor(v, ob + "pm", "{y}"), Factor(v, ob + "qj", "{y}"))
     t2 = (vi, F, Factor(v, ob + "qm", "{y}"), Factor(v, ob + "pj", "{y}"))
@@ -562,9 +585,14 @@ def _svd(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     return u * sign, s, vt * _T(sign)
 
 
+def _form_svd(a: Any) -> Tuple[Any, Any, Any]:
+    """(U, σ, Vᵀ) for a form: arrays, or on a node (second order) the nodes of jx.svd (thin), whose forms carry dU, dσ, dVᵀ."""
+    return svd(a, full_matrices=False) if isinstance(a, Node) else _svd(a)
+
+
 def _svd_s_form(s, a):  # dσ[a,j]/dA[s,p,q] = δ_as U[a,p,j] Vᵀ[a,j,q]
     ob, ib = _labels("svd", a.shape[:-2])
-    u, _, vt = _svd(a)
+    u, _, vt = _form_svd(a)
     return _one_delta_form(ob, "j", ib, [((Factor(u, ob + "pj", "U"), Factor(vt, ob + "jq", "Vᵀ")), (), 1.0)])
 
 
@@ -578,8 +606,8 @@ def _svd_u_form(u, a):
     #                              + Σ_m U[i,m] F[m,j] σ[m] U[p,j] Vᵀ[m,q]
     #                              + (I - U Uᵀ)[i,p] Vᵀ[j,q] / σ[j])              (the last only when m > n)
     ob, ib = _labels("svd", a.shape[:-2])
-    _, s, vt = _svd(a)
-    F, ui = Factor(_gap_factor(s, True), ob + "mj", "F"), Factor(u, ob + "im", "{y}")
+    _, s, vt = _form_svd(a)
+    F, ui = Factor(_form_gap_factor(s, True), ob + "mj", "F"), Factor(u, ob + "im", "{y}")
     terms = [((ui, F, Factor(u, ob + "pm", "{y}"), Factor(vt, ob + "jq", "Vᵀ"), Factor(s, ob + "j", "σ")), (), 1.0),
              ((ui, F, Factor(s, ob + "m", "σ"), Factor(u, ob + "pj", "{y}"), Factor(vt, ob + "mq", "Vᵀ")), (),
               1.0)]
@@ -606,8 +634,8 @@ def _svd_vt_form(vt, a):
     #                               + Σ_m Vᵀ[m,j] F[m,i] σ[i] U[p,i] Vᵀ[m,q]
     #                               + (I - V Vᵀ)[j,q] U[p,i] / σ[i])              (the last only when n > m)
     ob, ib = _labels("svd", a.shape[:-2])
-    u, s, _ = _svd(a)
-    F, vm = Factor(_gap_factor(s, True), ob + "mi", "F"), Factor(vt, ob + "mj", "{y}")
+    u, s, _ = _form_svd(a)
+    F, vm = Factor(_form_gap_factor(s, True), ob + "mi", "F"), Factor(vt, ob + "mj", "{y}")
     terms = [((vm, F, Factor(s, ob + "m", "σ"), Factor(u, ob + "pm", "U"), Factor(vt, ob + "iq", "{y}")), (), 1.0),
              ((vm, F, Factor(s, ob + "i", "σ"), Factor(u, ob + "pi", "U"), Factor(vt, ob + "mq", "{y}")), (), 1.0)]
     if a.shape[-1] > a.shape[-2]:

@@ -252,7 +252,8 @@ def _first_max_onehot(win: np.ndarray) -> np.ndarray:
 
 def _max_pool_form(y, x, kernel, stride):
     # dY[i,j,k,l]/dX[p,q,r,s] = δ_ip δ_jq Σ_ab A[i,j,k,l,a,b] S1[k,a,r] S2[l,b,s],  A one-hot at each window's max
-    A = _first_max_onehot(_windows(x, kernel, stride)).astype(y.dtype)
+    xv = x.value if isinstance(x, Node) else x  # the one-hot is piecewise constant: taken on the values
+    A = _first_max_onehot(_windows(xv, kernel, stride)).astype(y.dtype)
     S1, S2 = _selections(y, x.shape[2:], kernel, stride, (0, 0), (1, 1))
     factors = (Factor(A, "ijklab", "onehot_argmax({x0})"), Factor(S1, "kar", "S1"), Factor(S2, "lbs", "S2"))
     return Factored("ijkl", "pqrs", (Product(factors, ("ip", "jq")),))

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..form import Factor, Factored, Product, axis_labels
+from ..form import Factor, Factored, Product, as_factor, axis_labels
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from ._rules import normalize_axes
@@ -68,7 +68,10 @@ def logsumexp_over(x: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
 
 def _lse_factored(y, x, axes):  # δ(kept axes) softmax(X)[j...]
     out, inp = axis_labels(y.ndim, x.ndim)
-    sm = Factor(softmax_over(x, axes).astype(y.dtype), inp, "softmax({x0})")
+    if isinstance(x, Node):  # second order: softmax = exp(X - Y) from ops, so its derivative is kept
+        sm = Factor(np.exp(x - np.reshape(y, _reduced_shape(x.shape, axes, True))), inp, "softmax({x0})")
+    else:
+        sm = Factor(softmax_over(x, axes).astype(y.dtype), inp, "softmax({x0})")
     return Factored(out, inp, (Product((sm,), _reduction_deltas(out, inp, axes, False)),))
 
 
@@ -191,7 +194,7 @@ def _reduction_form(y: np.ndarray, x: np.ndarray, axes: Tuple[int, ...], keepdim
                     name: str) -> Factored:
     """dY[k]/dX[j] = δ(k = j off the reduced axes) · partial[j]: a reduction whose derivative is one array."""
     out, inp = axis_labels(y.ndim, x.ndim)
-    f = Factor(np.asarray(partial, dtype=y.dtype), inp, name)
+    f = Factor(as_factor(partial, y.dtype), inp, name)  # a node (second order) stays a node
     return Factored(out, inp, (Product((f,), _reduction_deltas(out, inp, axes, keepdims)),))
 
 
@@ -293,7 +296,15 @@ def _std_partial(y, x, axes, ddof, keepdims):
     n = _count("std", x.shape, axes, ddof)
     ys = np.reshape(y, _reduced_shape(x.shape, axes, True))
     c = _centered(x, axes)
+    if isinstance(x, Node):  # second order: c / (n y) from ops; the mask y > 0 is piecewise constant (values)
+        return _masked_ratio(c, n * ys)
     return np.divide(c, n * ys, out=np.zeros_like(c), where=ys > 0)
+
+
+def _masked_ratio(num: Node, den: Node) -> Node:
+    """num / den where den > 0 and 0 elsewhere, built from ops (den ≥ 0; the mask is taken on the values)."""
+    pos = den.value > 0
+    return num / (den + (~pos).astype(den.dtype)) * pos.astype(den.dtype)
 
 
 def _std_vjp(g, y, x, axes, ddof, keepdims):
@@ -363,9 +374,16 @@ def _tie_share(a: np.ndarray, axis: int) -> np.ndarray:
 def _nuc_polar(x: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
     """U Vᵀ of each matrix over ``axes`` (from the SVD), kept on the singular values above round-off."""
     m = np.moveaxis(x, axes, (-2, -1))
-    u, s, vt = np.linalg.svd(m, full_matrices=False)
-    tol = np.max(s, axis=-1, keepdims=True) * max(m.shape[-2:]) * np.finfo(x.dtype).eps
-    keep = (s > tol).astype(x.dtype)
+    if isinstance(x, Node):  # second order: U, σ, Vᵀ are the nodes of jx.svd (distinct σ needed), the mask values
+        from .linalg import svd
+
+        u, s, vt = svd(m, full_matrices=False)
+        sv = s.value
+    else:
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        sv = s
+    tol = np.max(sv, axis=-1, keepdims=True) * max(m.shape[-2:]) * np.finfo(x.dtype).eps
+    keep = (sv > tol).astype(x.dtype)
     return np.moveaxis((u * keep[..., None, :]) @ vt, (-2, -1), axes)
 
 
@@ -383,11 +401,14 @@ def _norm_partial(y, x, kind, axes, keepdims):
     """dY/dX[j] along the reduced axes; the subgradient 0 at a kink (a zero entry, a zero vector)."""
     if kind == "2":
         ys = np.reshape(y, _reduced_shape(x.shape, axes, True))
+        if isinstance(x, Node):  # second order: X / Y from ops (0 where Y = 0)
+            return _masked_ratio(x, ys)
         return np.divide(x, ys, out=np.zeros_like(x), where=ys > 0)
+    xv = x.value if isinstance(x, Node) else x  # the sign and the tie share are piecewise constant: values
     if kind == "1":
-        return np.sign(x)
+        return np.sign(xv)
     if kind == "inf":
-        return np.sign(x) * _tie_share(np.abs(x), axes[0])
+        return np.sign(xv) * _tie_share(np.abs(xv), axes[0])
     return _nuc_polar(x, axes)
 
 
@@ -535,10 +556,28 @@ def _cumprod_block(v: np.ndarray) -> np.ndarray:
     return E
 
 
+def _cumprod_block_node(v: Node) -> Node:
+    """:func:`_cumprod_block` from ops (no in-place writes): row p is [0]*p then before[p] · the running product."""
+    n = v.shape[-1]
+    one = np.ones(v.shape[:-1] + (1,), dtype=v.dtype)
+    before = np.cumprod(np.concatenate([one, v[..., :-1]], axis=-1), axis=-1)
+    rows = []
+    for p in range(n):
+        run = np.cumprod(np.concatenate([one, v[..., p + 1:]], axis=-1), axis=-1)
+        row = before[..., p:p + 1] * run
+        if p:
+            row = np.concatenate([np.zeros(v.shape[:-1] + (p,), dtype=v.dtype), row], axis=-1)
+        rows.append(row)
+    return np.stack(rows, axis=-2)
+
+
 def _cumprod_form(y, x, axis):
     # dY[..i..]/dX[..p..] = δ(off the axis) E[..., p, i], E[p, i] = [p ≤ i] Π_(q ≤ i, q ≠ p) X[q]
     out, inp = axis_labels(y.ndim, x.ndim)
-    E = _cumprod_block(np.moveaxis(x, axis, -1)).astype(y.dtype)
+    if isinstance(x, Node):  # second order: E built from ops (products of the entries), so its derivative is kept
+        E = _cumprod_block_node(np.moveaxis(x, axis, -1))
+    else:
+        E = _cumprod_block(np.moveaxis(x, axis, -1)).astype(y.dtype)
     labels = "".join(c for k, c in enumerate(inp) if k != axis) + inp[axis] + out[axis]
     f = Factor(E, labels, "cumprod_others({x0})")
     return Factored(out, inp, (Product((f,), _other_deltas(out, inp, axis)),))
