@@ -133,9 +133,17 @@ def _kinks(out: Node) -> List[str]:
             hit = _near(*np.broadcast_arrays(xs[0], xs[1]), h)
         elif name == "clip":
             hit = any(_near(xs[0], n.params[k], h) for k in ("a_min", "a_max") if n.params.get(k) is not None)
-        elif name in ("max", "min", "sort"):
-            v = np.sort(xs[0].ravel())
-            hit = v.size > 1 and bool(np.any(np.diff(v) <= 2 * NUMERIC_STEP * np.maximum(1.0, np.abs(v[1:]))))
+        elif name in ("max", "min"):  # a near-tie at the extreme of a reduced slice
+            axes = n.params.get("axis", n.params.get("axes"))
+            axes = tuple(range(xs[0].ndim)) if axes is None else (axes,) if np.ndim(axes) == 0 else tuple(axes)
+            v = np.moveaxis(xs[0], axes, tuple(range(-len(axes), 0)))
+            v = v.reshape(v.shape[:v.ndim - len(axes)] + (-1,))
+            v = np.sort(v if name == "max" else -v, axis=-1)
+            hit = v.shape[-1] > 1 and bool(np.any(v[..., -1] - v[..., -2] <= 2 * NUMERIC_STEP
+                                                  * np.maximum(1.0, np.abs(v[..., -1]))))
+        elif name == "sort":
+            v = np.sort(xs[0], axis=n.params.get("axis", -1))
+            hit = bool(np.any(np.abs(np.diff(v, axis=n.params.get("axis", -1))) <= 2 * NUMERIC_STEP))
         elif name in ("fro", "norm"):
             hit = float(np.sqrt(np.sum(xs[0] ** 2))) <= 2 * NUMERIC_STEP
         elif name in ("floor", "ceil", "round", "trunc", "mod"):

@@ -269,7 +269,8 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
     reused = list(getattr(term, "reused", [])) or [False] * len(term.steps)
     for k, (inds, removed, einsum_str, _rem, _blas) in enumerate(term.steps):
         picked = [pending.pop(i) for i in inds]
-        picked.sort(key=lambda t: -nodes.index(t[0]))  # y end first
+        position = {n.id: k for k, n in enumerate(nodes)}
+        picked.sort(key=lambda t: -position[t[0].id])  # y end first
         top, bottom = picked[0][0], picked[-1][1]
         adjacent = all(picked[k][1].id == picked[k + 1][0].id for k in range(len(picked) - 1))
         result = f"d{dmark(_nm(top))}/d{dmark(_nm(bottom))}" if adjacent else "(" + ")(".join(t[2] for t in picked) + ")"

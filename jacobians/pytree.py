@@ -25,6 +25,7 @@ class TreeDef:
     kind: str
     keys: Tuple[Any, ...] = ()
     children: Tuple["TreeDef", ...] = ()
+    cls: Any = None  # a namedtuple's class
 
     @property
     def paths(self) -> List[str]:
@@ -33,7 +34,7 @@ class TreeDef:
             return [""]
         out = []
         for key, child in zip(self.keys, self.children):
-            step = f"[{key!r}]" if self.kind == "dict" else f"[{key}]"
+            step = f"[{key!r}]" if self.kind == "dict" else f".{key}" if self.kind == "namedtuple" else f"[{key}]"
             out += [step + p for p in child.paths]
         return out
 
@@ -50,7 +51,15 @@ def flatten(tree: Any) -> Tuple[List[Any], TreeDef]:
         keys = tuple(sorted(tree))
         kind = "dict"
         items = [tree[k] for k in keys]
-    elif isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+    elif isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple: a container, as in JAX
+        leaves: List[Any] = []
+        children = []
+        for item in tree:
+            sub, d = flatten(item)
+            leaves += sub
+            children.append(d)
+        return leaves, TreeDef("namedtuple", tuple(tree._fields), tuple(children), type(tree))
+    elif isinstance(tree, (list, tuple)):
         keys = tuple(range(len(tree)))
         kind = "list" if isinstance(tree, list) else "tuple"
         items = list(tree)
@@ -77,6 +86,8 @@ def unflatten(tree: TreeDef, leaves: List[Any]) -> Any:
         items = [build(c) for c in d.children]
         if d.kind == "dict":
             return dict(zip(d.keys, items))
+        if d.kind == "namedtuple":
+            return d.cls(*items)
         return items if d.kind == "list" else tuple(items)
 
     return build(tree)

@@ -93,6 +93,7 @@ def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError(f"{who}: has_aux=True needs f to return a pair (output, aux), got {type(out).__name__}")
         out, aux = out
+        aux = _value(aux, keep=True)  # nodes in aux come back as arrays, as in JAX; anything else as it was
     return out, aux, inputs, single
 
 
@@ -101,9 +102,9 @@ def _nodes(tree: Any) -> Tuple[List[Node], TreeDef]:
     return [x if isinstance(x, Node) else const(x) for x in leaves], d
 
 
-def _value(tree: Any) -> Any:
+def _value(tree: Any, keep: bool = False) -> Any:
     leaves, d = flatten(tree)
-    return unflatten(d, [x.value if isinstance(x, Node) else np.asarray(x) for x in leaves])
+    return unflatten(d, [x.value if isinstance(x, Node) else x if keep else np.asarray(x) for x in leaves])
 
 
 def _per_input(inputs, single: bool, leaf: Callable[[Node], np.ndarray]) -> Any:
@@ -233,8 +234,12 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Tuple[
         gs, dg = flatten(cotangent)
         if dg != d:
             raise ValueError(f"vjp: the cotangent's structure {dg} differs from the output's {d}")
+        for y, g in zip(ys, gs):
+            if np.shape(g) != y.shape:
+                raise ValueError(f"vjp: the cotangent of an output of shape {y.shape} has shape {np.shape(g)}; "
+                                 "give one of the output's shape")
         return _per_input(inputs, False, lambda x: sum(
-            (backward(y, x, np.asarray(g, dtype=y.dtype).reshape(y.shape)) for y, g in zip(ys, gs)),
+            (backward(y, x, np.asarray(g, dtype=y.dtype)) for y, g in zip(ys, gs)),
             np.zeros(x.shape, dtype=x.dtype)))
 
     return (_value(out), vjp_fn, aux) if has_aux else (_value(out), vjp_fn)

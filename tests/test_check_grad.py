@@ -465,8 +465,6 @@ def test_a_kink_within_the_step_gives_a_kink_warning():
         jx.check_grad(lambda w: np.sum(np.abs(w)), lambda w: np.sign(w), np.array([1e-9, 1.0]))
 
 
-@pytest.mark.xfail(strict=False, reason="the max/min/sort kink test looks for close values anywhere in the input, "
-                                        "not for a tie at the maximum of each reduced slice (reported)")
 def test_no_kink_warning_for_a_max_whose_maximum_is_unique():
     x = np.array([[1.0, 0.0], [3.0, 1.0 + 1e-9]])  # 1.0 and 1.0 + 1e-9 sit in different rows; each row's max is clear
     with warnings.catch_warnings():

@@ -697,9 +697,9 @@ def run(name: str) -> Tuple[str, str]:
 # naming the function). They stay in the corpus, marked as expected failures, so they pass the moment the
 # bug is fixed; they are left out of the counts below.
 KNOWN_BUGS = {
-    "trace_3d": "np.trace of a 3-D node traces the last two axes; numpy traces the first two (wrong gradient)",
-    "max_equality_mask": "node == array is Python's identity test (False), not numpy.equal (wrong gradient: zeros)",
-    "astype_float64": "ndarray.astype on a node raises AttributeError, not a TypeError naming it",
+
+
+
     "spectral_norm": "np.linalg.norm(x, 2) of a matrix raises ValueError, not a TypeError",
     "pad_edge_mode": "np.pad(..., mode='edge') raises ValueError, not a TypeError",
 }

@@ -54,8 +54,14 @@ def _ufuncs() -> Dict[str, Callable[..., Any]]:
     return table
 
 
+def _np_trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """numpy.trace's semantics (axes 0 and 1 by default): the sum of numpy.diagonal."""
+    return _OPS["sum"](_OPS["diagonal"](a, offset, axis1, axis2), axis=-1)
+
+
 def _functions() -> Dict[Callable[..., Any], Callable[..., Any]]:
     table: Dict[Callable[..., Any], Callable[..., Any]] = {
+        np.trace: _np_trace, np.linalg.trace: _OPS["trace"],
         np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim, np.size: lambda a, axis=None: (
             a.size if axis is None else a.shape[axis]),
     }
@@ -63,7 +69,7 @@ def _functions() -> Dict[Callable[..., Any], Callable[..., Any]]:
         for name in dir(ns):
             f = getattr(ns, name)
             op = _FUNCTION_ALIASES.get(name, name)
-            if callable(f) and not isinstance(f, (np.ufunc, type)) and op in _OPS:
+            if callable(f) and not isinstance(f, (np.ufunc, type)) and op in _OPS and f not in table:
                 table[f] = _OPS[op]
     return table
 
@@ -144,6 +150,20 @@ def _arg_method(name: str) -> Callable[..., Any]:
     return method
 
 
+def _astype(self: Node, dtype: Any, *args: Any, **kwargs: Any) -> Node:
+    """``ndarray.astype``: the node itself for its own dtype; any other dtype is refused (no cast op)."""
+    if np.dtype(dtype) == self.dtype:
+        return self
+    raise TypeError(f"ndarray.astype({np.dtype(dtype)}) on node {self.name} ({self.dtype}) is not differentiable in "
+                    "jacobians: build the graph in the dtype you want (jx.var(x, dtype=...)), or use .value.astype "
+                    "for a constant")
+
+
+def _tolist(self: Node) -> Any:
+    raise TypeError(f"ndarray.tolist on node {self.name} would leave the graph; use .value.tolist() "
+                    "(not differentiated)")
+
+
 def _comparison(ufunc: np.ufunc) -> Callable[[Node, Any], np.ndarray]:
     def compare(self: Node, other: Any) -> np.ndarray:
         return ufunc(self.value, _values(other))
@@ -153,16 +173,21 @@ def _comparison(ufunc: np.ufunc) -> Callable[[Node, Any], np.ndarray]:
 
 
 def attach() -> None:
-    """Give ``Node`` the two protocols, < <= > >=, and the ndarray methods it lacks (once, at import).
+    """Give ``Node`` the two protocols, the comparisons and the ndarray methods it lacks (once, at import).
 
-    ``==`` and ``!=`` stay identity comparisons (nodes are dictionary keys, as in
-    ``explain(..., names={W: "W"})``); ``np.equal(X, Y)`` compares values.
+    ``== != < <= > >=`` compare values as numpy does (boolean arrays, not
+    differentiated); a node stays hashable by identity, so it is still a
+    dictionary key (``explain(..., names={W: "W"})``).
     """
     Node.__array_ufunc__ = array_ufunc
     Node.__array_function__ = array_function
     for dunder, uf in (("__lt__", np.less), ("__le__", np.less_equal), ("__gt__", np.greater),
-                       ("__ge__", np.greater_equal)):
+                       ("__ge__", np.greater_equal), ("__eq__", np.equal), ("__ne__", np.not_equal)):
         setattr(Node, dunder, _comparison(uf))
+    Node.__hash__ = object.__hash__  # still a dictionary key by identity (explain(..., names={W: "W"}))
+    Node.astype = _astype
+    Node.tolist = _tolist
+    Node.copy = lambda self: self  # nodes are immutable: a copy is the node itself
     for name in NDARRAY_METHODS:
         if name in ("argmax", "argmin"):
             setattr(Node, name, _arg_method(name))
