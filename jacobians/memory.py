@@ -228,7 +228,9 @@ def empty(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:
 
 def check_plan(plan: Any) -> int:
     """Price every array an explicit-route plan (:class:`jacobians.Plan`) will build: the result,
-    each local Jacobian and each planned intermediate — from shapes, before anything is built.
+    each local Jacobian and each planned intermediate — from shapes, before anything is built —
+    and what each step holds at once (its operands, its product, the running sum over paths),
+    so the limit bounds the call's peak, not only each array.
 
     Raises :class:`JacobianTooLarge` naming the first array above the limit (so a refusal
     never waits for an affordable Jacobian to be built first). Returns the largest price.
@@ -236,7 +238,7 @@ def check_plan(plan: Any) -> int:
     >>> import jacobians as jx
     >>> A = jx.var(np.ones((40, 40)), name="A")
     >>> p = jx.plan(jx.fro(jx.tanh(A) @ A), A)
-    >>> check_plan(p) == 40 ** 4 * 8      # the largest: a local Jacobian (40, 40, 40, 40)
+    >>> check_plan(p) == (40 ** 4 + 3 * 40 * 40) * 8   # dY/dA, dl/dY, their product and the sum over 2 paths
     True
     >>> with memory_limit("1M"):
     ...     check_plan(p)
@@ -254,14 +256,18 @@ def check_plan(plan: Any) -> int:
                                   f"{what}, local Jacobian of {child.op.name} ({child.name}) "
                                   f"w.r.t. {parent.name}"))
 
+    result = math.prod(y.shape + x.shape) if len(plan.terms) > 1 else 0  # the sum over paths stays live
     for term in plan.terms:
         for child, parent in term.operands:
             local(child, parent)
         for step in term.steps:
             einsum_str = step[2]
-            out = einsum_str.split("->")[1]
-            prices.append(check_bytes([term.size_dict[c] for c in out], y.dtype,
-                                      f"{what}, contraction step {einsum_str}"))
+            ins, out = einsum_str.split("->")
+            size = lambda labels: math.prod(term.size_dict[c] for c in labels)  # noqa: E731
+            prices.append(check_bytes([size(out)], y.dtype, f"{what}, contraction step {einsum_str}"))
+            live = sum(size(s) for s in ins.split(",")) + size(out) + result  # held at once during the step
+            prices.append(check_bytes([live], y.dtype, f"{what}, contraction step {einsum_str} with its operands "
+                                                       f"(and the running sum over paths) live at once"))
     for _eq, (child, parent), _flops in plan.steps:  # node-by-node accumulation
         local(child, parent)
         if plan.order == "forward":
@@ -269,4 +275,6 @@ def check_plan(plan: Any) -> int:
         else:
             partial = y.shape + parent.shape  # A[parent] = dy/dparent
         prices.append(check_bytes(partial, y.dtype, f"{what}, accumulated partial of shape {partial}"))
+        live = math.prod(partial) * 2 + math.prod(child.shape + parent.shape)  # partial, local J, product
+        prices.append(check_bytes([live], y.dtype, f"{what}, an accumulation step with its operands live at once"))
     return max(prices)
