@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Literal, Optional, Sequence, Tuple
 import numpy as np
 
 from .form import Factored, check_factored, fill_delta_sizes
-from .kernel import Compiled, canonical, compile_path, contract
+from .kernel import Compiled, canonical, compile_path, contract, transfer
 from .scatter import tied_view
 
 __all__ = ["Sym", "Operand", "RawProduct", "Reduced", "Prepared", "eliminate", "prepare", "land", "evaluate",
@@ -186,11 +186,9 @@ def land(J: np.ndarray, values: Sequence[np.ndarray], coef: float, prep: Prepare
     if assign and prep.full:
         evaluate(values, coef, prep, out=view)
         return
-    res = evaluate(values, coef, prep).reshape(prep.shape)
-    if assign:
-        view[...] = res
-    else:
-        view += res
+    res = evaluate(values, coef, prep)
+    res = res.reshape(prep.shape) if res.shape != prep.shape else res  # (a reshape may copy a transposed view)
+    transfer(view, res, add=not assign)
 
 
 # ------------------------------------------------------------ the derived VJP
