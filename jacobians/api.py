@@ -19,7 +19,7 @@ the right shape.
 """
 from __future__ import annotations
 
-from typing import List, Literal, Sequence, Tuple, Union
+from typing import Any, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -49,6 +49,11 @@ def check_call(fn: str, y: object, wrt: object, method: str, order: str) -> List
             f"{fn}: wrt must be a node or a list of nodes (e.g. the jx.var you built {y.name} from), "
             f"got {type(wrt).__name__}"
         )
+    for x in xs:
+        if y.ndim + x.ndim > 64 and not (fn == "grad" and y.size == 1):
+            raise ValueError(f"{fn}: the Jacobian d{y.name}/d{x.name} would have {y.ndim} + {x.ndim} axes; numpy "
+                             "arrays have at most 64. Reduce y first (jx.sum) and use jx.grad, or pull one "
+                             "cotangent back with jx.vjp")
     return xs
 
 
@@ -72,7 +77,7 @@ def _one_jacobian(y: Node, x: Node, method: Method, order: Order, hold: Sequence
 
 
 def jacobian(y: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal",
-             hold: Sequence[Node] = ()) -> Union[np.ndarray, List[np.ndarray]]:
+             hold: Sequence[Node] = (), *, chunks: Optional[Any] = None) -> Union[np.ndarray, List[np.ndarray], Any]:
     """The full Jacobian dy/dx, an ndarray of shape ``y.shape + x.shape``.
 
     ``wrt`` is a node or a list of nodes (then a list of Jacobians). ``order``
@@ -80,6 +85,11 @@ def jacobian(y: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal
     the factored route plans its own and uses ``order`` only when it falls back.
     ``hold`` lists nodes treated as constants: the partial derivative with
     every path through them cut.
+
+    ``chunks`` (dask's notation: a byte size such as ``"256MiB"``, ``"auto"``,
+    or per-axis sizes) returns a lazy ``dask.array.Array`` instead, each block
+    computed on its own from the factored products, for Jacobians larger than
+    memory (:mod:`jacobians.scale`; needs ``pip install "jacobians[scale]"``).
 
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.random.default_rng(0).standard_normal((4, 3)), name="X")
@@ -94,6 +104,10 @@ def jacobian(y: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal
     True
     """
     xs = check_call("jacobian", y, wrt, method, order)
+    if chunks is not None:
+        from .scale import jacobian_chunked  # dask is imported only here: an optional extra
+        out = [jacobian_chunked(y, x, chunks, method, order, held_nodes("jacobian", hold)) for x in xs]
+        return out[0] if isinstance(wrt, Node) else out
     out = [_one_jacobian(y, x, method, order, held_nodes("jacobian", hold)) for x in xs]
     return out[0] if isinstance(wrt, Node) else out
 

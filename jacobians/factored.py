@@ -47,6 +47,7 @@ from .graph import between, edges
 from .kernel import TooManyIndices
 from .names import Names, factor_sym, sym_text
 from .node import Node
+from .registry import op_errors
 from .sweep import reverse_sweep
 
 __all__ = ["MAX_PRODUCTS", "FactoredPlan", "FactoredFallback", "GlobalLabels", "plan_factored", "jacobian_factored",
@@ -81,7 +82,8 @@ def _local_products(child: Node, parent: Node, labels: GlobalLabels, sizes: Dict
     for i, p in enumerate(child.parents):
         if p.id != parent.id:
             continue
-        F = op.form(i, child.value, *values, **child.params)
+        with op_errors(op, child.parents, f"factored Jacobian w.r.t. {parent.name}"):
+            F = op.form(i, child.value, *values, **child.params)
         what = f"op {op.name!r} ({child.name}), input {i}"
         if len(F.out) != child.ndim or len(F.inp) != parent.ndim:
             check_factored(F, child.shape, parent.shape, what)
@@ -187,7 +189,8 @@ def _reverse_steps(nodes: List[Node]) -> List[EdgeStep]:
         forms, recipes = [], []
         for i, q in enumerate(child.parents):
             if q.id == p.id:
-                F = op.form(i, child.value, *values, **child.params)
+                with op_errors(op, child.parents, f"factored Jacobian w.r.t. {p.name}"):
+                    F = op.form(i, child.value, *values, **child.params)
                 forms.append(F)
                 recipes.append(recipe(F, child.shape, p.shape, "vjp", f"op {op.name!r} ({child.name}), input {i}"))
         steps.append(EdgeStep(child, p, forms, recipes))

@@ -179,7 +179,7 @@ def as_factor(value, dtype=None):
 
 # ------------------------------------------------------------ building forms
 OUT_LABELS = "ijklmnoabcdefghIJKLMNOPQRSTUVWXYZ"  # output axes of a factored Jacobian
-IN_LABELS = "pqrstuvwxyzABCDEFGH"  # input axes (letters never shared with OUT_LABELS)
+IN_LABELS = "pqrstuvwxyzABCDEFGH" + "αβγδεζηθικλμνξπρστυφχψω"  # input axes (never shared with OUT_LABELS)
 
 
 def axis_labels(n_out: int, n_in: int) -> Tuple[str, str]:

@@ -31,6 +31,7 @@ import itertools
 import os
 import sys
 import types
+import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -375,7 +376,14 @@ def as_node(value: Any, like: Optional[np.dtype] = None, who: str = "constant") 
     if isinstance(value, Node):
         return value
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)) and not isinstance(value, np.float16):
-        return _const(np.asarray(value, dtype=like or np.float64), who)
+        with np.errstate(over="ignore"):
+            arr = np.asarray(value, dtype=like or np.float64)
+        if np.isfinite(value) and not np.isfinite(arr):
+            warnings.warn(f"{who}: the number {value!r} overflows the graph's {arr.dtype} (it becomes {arr.item()}); "
+                          "every value and derivative through it is meaningless. Use a float64 graph "
+                          "(jx.var(x, dtype=np.float64)) or a smaller constant",
+                          NonFiniteWarning, stacklevel=user_stacklevel())
+        return _const(arr, who)
     arr = _validate_array(value, who)
     if like is not None:
         arr = arr.astype(like, copy=False)

@@ -140,3 +140,34 @@ def test_einsum_operands_aligned_by_labels_raise_no_broadcast_warning(recwarn):
     U = jx.var(np.eye(3), name="U")
     jx.einsum("ik,k,kj->ij", U, jx.var(np.ones(3), name="s"), U)
     assert not [w for w in recwarn if issubclass(w.category, jx.AmbiguousBroadcastWarning)]
+
+
+def test_a_constant_that_overflows_a_float32_graph_warns_nonfinite():
+    x = jx.var(np.ones(3, dtype=np.float32), name="x")
+    with pytest.warns(jx.NonFiniteWarning, match="overflows"):
+        x * 1e300
+
+
+def test_a_singular_matrix_on_the_factored_route_names_the_op():
+    A = jx.var(np.zeros((2, 2)), name="A")
+    with pytest.raises(np.linalg.LinAlgError, match=r"det \(factored Jacobian w.r.t. A\) failed on A"):
+        jx.grad(jx.det(A), A, method="factored")
+
+
+@pytest.mark.parametrize("n", [16, 20, 33])
+def test_many_axes_fall_back_or_explain(n):
+    x = jx.var(np.ones((1,) * n), name="x")
+    y = jx.tanh(x)
+    assert jx.grad(jx.sum(y), x).shape == x.shape
+    assert jx.compare(jx.sum(y), x).results  # survives whatever a route does
+    if 2 * n > 64:
+        with pytest.raises(ValueError, match="at most 64"):
+            jx.jacobian(y, x)
+    else:
+        for method in ("factored", "explicit", "vjp"):
+            assert jx.jacobian(y, x, method=method).shape == (1,) * (2 * n)
+
+
+def test_mean_of_an_empty_axis_is_a_clear_error():
+    with pytest.raises(ValueError, match="no entries"):
+        jx.mean(jx.var(np.zeros((0, 3)), name="E"))
