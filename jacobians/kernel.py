@@ -139,9 +139,11 @@ def step(eq: str, ops: Sequence[np.ndarray], out: Optional[np.ndarray] = None) -
     if len(ops) == 2:
         return pairwise(eq, ops[0], ops[1], out)
     src, dst = eq.split("->")
-    if len(ops) == 1 and sorted(src) == sorted(dst) and len(set(src)) == len(src):
-        return ops[0].transpose([src.index(c) for c in dst])
-    return oe.contract(eq, *ops)  # a trace or diagonal, or many operands: opt_einsum's own order
+    if len(ops) == 1:  # a relabeling is a view; a sum, trace or diagonal is numpy's one-operand einsum
+        if sorted(src) == sorted(dst) and len(set(src)) == len(src):
+            return ops[0].transpose([src.index(c) for c in dst])
+        return np.einsum(eq, ops[0])
+    return oe.contract(eq, *ops)  # many operands at once (a naive plan): opt_einsum's own order
 
 
 def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:

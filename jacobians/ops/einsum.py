@@ -71,6 +71,18 @@ def parse_einsum(subscripts: str, shapes: Sequence[Shape], name: str = "einsum")
     ...
     ValueError: einsum 'ij,jk->ik': label j has lengths 3 and 4 in operands of shapes (2, 3), (4, 5); ...
     """
+    if isinstance(subscripts, str):
+        return _parse_cached(subscripts, tuple(tuple(int(n) for n in s) for s in shapes), name)
+    return _parse(subscripts, shapes, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(subscripts: str, shapes: Tuple[Shape, ...], name: str) -> str:
+    return _parse(subscripts, shapes, name)
+
+
+def _parse(subscripts: Any, shapes: Sequence[Shape], name: str = "einsum") -> str:
+    """The grammar itself (see parse_einsum)."""
     if not isinstance(subscripts, str):
         raise TypeError(f"{name}: subscripts must be a string such as 'ij,jk->ik', got {type(subscripts).__name__}")
     shapes = [tuple(int(n) for n in s) for s in shapes]
@@ -199,14 +211,24 @@ def einsum_vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, s
     return res
 
 
-def einsum_family(name: str, example: Tuple[Shape, ...], eq: str) -> Op:
-    return register(Op(name, einsum_forward, einsum_shape, forms=einsum_form, vjps=einsum_vjp, params=("eq", "scale", "ones"),
+def einsum_family(name: str, example: Tuple[Shape, ...], eq: str, forward=einsum_forward) -> Op:
+    """Register an einsum spec under a numpy name: the family's one form and one VJP (and its own forward)."""
+    return register(Op(name, forward, einsum_shape, forms=einsum_form, vjps=einsum_vjp, params=("eq", "scale", "ones"),
                        example=example, example_params={"eq": eq}, broadcasts=False))
 
 
+def _matmul_forward(a: np.ndarray, b: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
+    return np.matmul(a, b)  # the same numbers as the spec, by numpy's own (BLAS) routine
+
+
+def _transpose_forward(x: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
+    src, out = eq.split("->")
+    return np.transpose(x, [src.index(c) for c in out])
+
+
 _EINSUM = einsum_family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")
-_MATMUL = einsum_family("matmul", ((3, 4), (4, 2)), "ik,kj->ij")
-_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji")
+_MATMUL = einsum_family("matmul", ((3, 4), (4, 2)), "ik,kj->ij", _matmul_forward)
+_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji", _transpose_forward)
 _SUM = einsum_family("sum", ((2, 3),), "ij->j")
 _MEAN = einsum_family("mean", ((2, 3),), "ij->j")
 _TRACE = einsum_family("trace", ((3, 3),), "ii->")
