@@ -47,18 +47,13 @@ def flatten(tree: Any) -> Tuple[List[Any], TreeDef]:
     """The leaves of ``tree`` and its structure."""
     if tree is None:
         return [], TreeDef("none")
+    cls = None
     if isinstance(tree, dict):
         keys = tuple(sorted(tree))
         kind = "dict"
         items = [tree[k] for k in keys]
     elif isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple: a container, as in JAX
-        leaves: List[Any] = []
-        children = []
-        for item in tree:
-            sub, d = flatten(item)
-            leaves += sub
-            children.append(d)
-        return leaves, TreeDef("namedtuple", tuple(tree._fields), tuple(children), type(tree))
+        keys, kind, items, cls = tuple(tree._fields), "namedtuple", list(tree), type(tree)
     elif isinstance(tree, (list, tuple)):
         keys = tuple(range(len(tree)))
         kind = "list" if isinstance(tree, list) else "tuple"
@@ -71,7 +66,7 @@ def flatten(tree: Any) -> Tuple[List[Any], TreeDef]:
         sub, d = flatten(item)
         leaves += sub
         children.append(d)
-    return leaves, TreeDef(kind, keys, tuple(children))
+    return leaves, TreeDef(kind, keys, tuple(children), cls)
 
 
 def unflatten(tree: TreeDef, leaves: List[Any]) -> Any:
