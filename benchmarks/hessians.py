@@ -22,9 +22,9 @@ import numpy as np
 import jacobians as jx
 
 from . import peers
-from .timing import measure, measure_paired, median, peak_bytes
+from .timing import measure_paired, median, peak_bytes
 
-__all__ = ["hessians", "CASES", "targets", "markdown"]
+__all__ = ["hessians", "targets", "markdown", "SIZES"]
 
 SIZES = {"xAx": (256, 1024, 2048), "logsumexp": (128, 512, 1024), "least squares": (16, 32, 64), "mlp": (8, 16, 32)}
 TINY = {"xAx": (8,), "logsumexp": (8,), "least squares": (3,), "mlp": (3,)}

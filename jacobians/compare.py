@@ -199,7 +199,7 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = 
 def _compare_hessians(y: Node, wrt: Union[Node, Sequence[Node]], routes: Optional[Sequence[str]],
                       hold: Sequence[Node]) -> Comparison:
     """The Hessian routes side by side: one block per x (d²y/dx²)."""
-    from .second_order import HESSIAN_METHODS, SecondOrderUnavailable, hessian
+    from .second_order import HESSIAN_METHODS, hessian
 
     xs = check_call("compare", y, wrt, "explicit", "optimal")
     routes = tuple(routes) if routes is not None else HESSIAN_METHODS

@@ -14,7 +14,7 @@ local or whole, is built here or by the chain rule from ones built here.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import opt_einsum as oe
 
 from .api import check_call
 from .chain_rule import ORDERS, Order, Plan, node_labels, plan
@@ -255,7 +254,6 @@ class Derivation:
 
 def _path(term, labels: Dict[int, str]) -> PathDerivation:
     nodes = term.nodes
-    y, x = nodes[-1], nodes[0]
     # the chain as an index sum, y end first
     factors = [f"d{subscript(dmark(_nm(c)), labels[c.id])}/d{subscript(dmark(_nm(p)), labels[p.id])}" for c, p in term.operands]
     inner = [labels[n.id] for n in reversed(nodes[1:-1]) if labels[n.id]]

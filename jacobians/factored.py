@@ -231,10 +231,11 @@ class FactoredPlan:
         if self.strategy == "dense":
             lines.append(f"  falls back to the dense route: {self.reason}")
         for st in self.steps:
-            for F, recipe in zip(st.forms, st.recipes):
-                for t, (coef, prep) in zip(F.terms, recipe):
+            names = tuple(f"x{k}" for k in range(len(st.child.parents)))
+            for F, rec in zip(st.forms, st.recipes):
+                for t, (coef, prep) in zip(F.terms, rec):
                     lines.append(f"  {st.parent.name} ← {st.child.name}: {coef:g} · {prep.eq or '1'}  "
-                                 f"(G, {', '.join(f.name.format(y='y', x0='x0', x1='x1') for f in t.factors)})")
+                                 f"(G, {', '.join(F.factor_name(f, names, 'y') for f in t.factors)})")
         axis = {c: f"{k}" for k, c in enumerate(self.free)}
         for k, (r, prep) in enumerate(zip(self.products, self.prepared), 1):
             ops = ", ".join(sym_text(o.sym) for o in r.operands)

@@ -7,7 +7,7 @@ per basis cotangent e_k (one row of the matricized Jacobian each) — what
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
 
