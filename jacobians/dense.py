@@ -14,7 +14,7 @@ local or whole, is built here or by the chain rule from ones built here.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -28,7 +28,7 @@ Piece = Tuple[List[np.ndarray], float, Any]  # (values, coef, prepared)
 
 
 def assemble(shape: Tuple[int, ...], dtype: Any, pieces: Sequence[Piece], what: str,
-             flat: Optional[int] = None) -> np.ndarray:
+             flat: Optional[int] = None, flat_weight: float = 1.0) -> np.ndarray:
     """Σ pieces (plus δ(flat(out), flat(in)) when ``flat`` gives the output's size) written into one array.
 
     A piece is ``(values, coef, prepared)``. The first piece is assigned,
@@ -39,25 +39,34 @@ def assemble(shape: Tuple[int, ...], dtype: Any, pieces: Sequence[Piece], what: 
     fresh = bool(pieces) and not pieces[order[0]][2].pairs and flat is None
     J = memory.empty(shape, dtype, what) if fresh else memory.zeros(shape, dtype, what)
     if flat is not None:
-        identity_into(J, flat)
+        identity_into(J, flat, flat_weight)
     for n, k in enumerate(order):
         values, coef, prep = pieces[k]
         land(J, values, coef, prep, assign=n == 0 and flat is None)
     return J
 
 
-def materialize(F: Factored, out_shape: Tuple[int, ...], in_shape: Tuple[int, ...], dtype: Any,
-                what: str = "jacobian") -> np.ndarray:
-    """The dense Jacobian ``out_shape + in_shape`` that ``F`` describes (priced before it is allocated)."""
+def materialize(F: Union[Factored, Sequence[Factored]], out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],
+                dtype: Any, what: str = "jacobian") -> np.ndarray:
+    """The dense Jacobian ``out_shape + in_shape`` that ``F`` describes (priced before it is allocated).
+
+    Several forms (an op that takes one node twice, ``X @ X``) are summed into one
+    array: no second Jacobian-sized array is ever live.
+    """
+    forms = [F] if isinstance(F, Factored) else list(F)
     shape = tuple(out_shape) + tuple(in_shape)
-    pieces = [([np.asarray(f.value, dtype=dtype) for f in t.factors], coef, prep)
-              for t, (coef, prep) in zip(F.terms, recipe(F, out_shape, in_shape, "dense", what))]
-    return assemble(shape, dtype, pieces, what, flat=int(np.prod(out_shape)) if F.flat else None)
+    pieces = [([np.asarray(f.value, dtype=dtype) for f in t.factors], coef, prep) for G in forms
+              for t, (coef, prep) in zip(G.terms, recipe(G, out_shape, in_shape, "dense", what))]
+    flats = sum(G.flat for G in forms)
+    if flats > 1:  # δ(flat) twice: the identity counted twice (a reshape feeding both inputs)
+        pieces.append(([], float(flats - 1), None))
+    return assemble(shape, dtype, [p for p in pieces if p[2] is not None], what,
+                    flat=int(np.prod(out_shape)) if flats else None, flat_weight=float(max(flats, 1)))
 
 
-def identity_into(J: np.ndarray, n: int) -> None:
-    """Add ones on the diagonal of J matricized as (n × n)."""
-    J.reshape(n, -1)[np.arange(n), np.arange(n)] += 1
+def identity_into(J: np.ndarray, n: int, weight: float = 1.0) -> None:
+    """Add ``weight`` on the diagonal of J matricized as (n × n)."""
+    J.reshape(n, -1)[np.arange(n), np.arange(n)] += weight
 def identity(shape: Tuple[int, ...], dtype: Any, what: str = "jacobian") -> np.ndarray:
     """dx/dx: the identity of x's shape, ``shape + shape``."""
     J = memory.zeros(tuple(shape) + tuple(shape), dtype, what)

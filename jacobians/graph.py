@@ -6,6 +6,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .node import Node
+from .dense import materialize
 from .registry import op_errors
 
 __all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "TooManyPaths", "GraphCycle"]
@@ -125,11 +126,10 @@ def local_jacobian(child: Node, parent: Node) -> np.ndarray:
     """
     op = child.op
     values = [p.value for p in child.parents]
-    J = None
-    for i, p in enumerate(child.parents):
-        if p.id == parent.id:
-            with op_errors(op, child.parents, f"Jacobian w.r.t. {parent.name}"):
-                Ji = op.jacobian(i, child.value, *values, **child.params)
-            J = Ji if J is None else J + Ji
-    assert J is not None, f"{parent.name} is not a parent of {child.name}"
+    slots = [i for i, p in enumerate(child.parents) if p.id == parent.id]
+    assert slots, f"{parent.name} is not a parent of {child.name}"
+    with op_errors(op, child.parents, f"Jacobian w.r.t. {parent.name}"):
+        forms = [op.form(i, child.value, *values, **child.params) for i in slots]
+        J = materialize(forms, child.shape, parent.shape, child.dtype,
+                        f"jacobian of {op.name} ({child.name}) w.r.t. {parent.name}")
     return np.asarray(J, dtype=child.dtype).reshape(child.shape + parent.shape)
