@@ -202,12 +202,20 @@ def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
         raise JacobianTooLarge(
             f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
             f"({nbytes} bytes), above the memory limit of {_human(limit)}. "
+            f'For a Jacobian larger than memory, jx.jacobian(y, x, chunks="{_suggested_chunks(limit)}") returns a '
+            'lazy dask array computed block by block (pip install "jacobians[scale]"). '
             'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
             "use jx.grad(jx.sum(g * y), x); or use smaller sizes, or raise the limit with "
             "jx.set_memory_limit(nbytes) or the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
             what=what, shape=shape, nbytes=nbytes, limit=limit,
         )
     return nbytes
+
+
+def _suggested_chunks(limit: int) -> str:
+    from .scale import suggested_chunks  # late: scale builds on this module
+
+    return suggested_chunks(limit)
 
 
 def zeros(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:

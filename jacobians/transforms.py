@@ -162,7 +162,7 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, has_aux: bool 
 
 
 def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Order = "optimal",
-             hold: Sequence[Node] = (), *, argnums: Argnums = 0, has_aux: bool = False) -> Any:
+             hold: Sequence[Node] = (), *, argnums: Argnums = 0, has_aux: bool = False, chunks: Any = None) -> Any:
     """``jx.jacobian(f, argnums=0)``: the full Jacobian function, leaves of shape ``out.shape + in.shape``.
 
     The result has f's output structure outside and the arguments' structure
@@ -175,13 +175,14 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
     (2, 2, 3)
     """
     if isinstance(fun, Node):
-        return api.jacobian(fun, wrt, method, order, hold)
+        return api.jacobian(fun, wrt, method, order, hold, chunks=chunks)
     nums = argnums if wrt is None else wrt
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
         out, aux, inputs, single = run_on_vars(fun, args, kwargs, nums, has_aux, "jacobian")
         ys, d = _nodes(out)
-        jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order)) for y in ys])
+        jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order, chunks=chunks))
+                            for y in ys])
         return (jac, aux) if has_aux else jac
 
     return transformed
