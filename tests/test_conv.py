@@ -106,10 +106,9 @@ def test_demo_conv_numbers_against_an_independent_convolution(demo):
 
 
 def test_demo_conv_writes_its_pictures(demo):
-    res, text = demo
-    assert len(res.plots) == 2
-    for path in res.plots:
-        assert path.read_bytes()[:4] == b"\x89PNG" and str(path) in text
+    from test_demos import assert_pictures
+
+    assert_pictures(*demo, count=2)
 
 
 def test_demo_conv_other_sizes():

@@ -127,11 +127,15 @@ def test_mlp_numbers_agree_with_backpropagation_in_matrix_form(mlp):
     np.testing.assert_allclose(printed, delta, atol=1e-4)
 
 
-def test_mlp_writes_its_pictures(mlp):
-    res, text = mlp
-    assert len(res.plots) == 4
+def assert_pictures(res, text, count):
+    """The demo wrote ``count`` PNG files and named each one in its output."""
+    assert len(res.plots) == count
     for path in res.plots:
         assert path.read_bytes()[:4] == b"\x89PNG" and str(path) in text
+
+
+def test_mlp_writes_its_pictures(mlp):
+    assert_pictures(*mlp, count=4)
 
 
 def test_every_demo_declares_its_interface():

@@ -172,9 +172,13 @@ def test_batched_matmul(sa, sb, call):
     rng = np.random.default_rng(11)
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
     leaves = (jx.var(a, name="a"), jx.var(b, name="b"))
-    y = MATMUL_CALLS[call](*leaves)
-    assert y.op.name == "matmul"
-    expected = np.matmul(a, b)
+    _forward_and_routes(MATMUL_CALLS[call](*leaves), "matmul", np.matmul(a, b), leaves, f"{sa}@{sb}")
+
+
+def _forward_and_routes(y, name, expected, leaves, what):
+    """y is the op ``name``, equals numpy's ``expected``, and every route agrees with central differences."""
+    assert y.op.name == name
+    expected = np.asarray(expected)
     assert y.shape == expected.shape
     np.testing.assert_allclose(y.value, expected, rtol=1e-12, atol=1e-12)
     for x in leaves:
@@ -182,7 +186,7 @@ def test_batched_matmul(sa, sb, call):
         for method in ROUTES:
             J = jx.jacobian(y, x, method=method)
             assert J.shape == y.shape + x.shape, (x.name, method, J.shape)
-            _close(J, N, what=f"{sa}@{sb} d/d{x.name} {method}")
+            _close(J, N, what=f"{what} d/d{x.name} {method}")
 
 
 # ---------------------------------------------------------------- the family: numpy names, numpy semantics
@@ -212,17 +216,7 @@ def test_family_member(name, kwargs, shapes, reference):
     rng = np.random.default_rng(5)
     arrays = [rng.standard_normal(s) for s in shapes]
     leaves = [jx.var(a, name=f"x{i}") for i, a in enumerate(arrays)]
-    y = getattr(jx, name)(*leaves, **kwargs)
-    assert y.op.name == name
-    expected = np.asarray(reference(*arrays))
-    assert y.shape == expected.shape
-    np.testing.assert_allclose(y.value, expected, rtol=1e-12, atol=1e-12)
-    for x in leaves:
-        N = jx.jacobian(y, x, method="numeric")
-        for method in ROUTES:
-            J = jx.jacobian(y, x, method=method)
-            assert J.shape == y.shape + x.shape, (x.name, method, J.shape)
-            _close(J, N, what=f"{name}{kwargs} d/d{x.name} {method}")
+    _forward_and_routes(getattr(jx, name)(*leaves, **kwargs), name, reference(*arrays), leaves, f"{name}{kwargs}")
 
 
 # ---------------------------------------------------------------- errors
