@@ -96,12 +96,13 @@ def transfer(dst: np.ndarray, src: np.ndarray, add: bool = False) -> None:
     TILE × TILE tiles of those two axes keeps both sides in cache (about 3× on a
     2048² transpose).
     """
-    src = np.broadcast_to(src, dst.shape)
-    strides = [abs(s) if s else np.inf for s in src.strides]
-    if dst.ndim >= 2 and dst.size >= 1 << 16:
+    if dst.ndim >= 2 and dst.size >= 1 << 16 and max(dst.shape) > TILE:
+        full = np.broadcast_to(src, dst.shape)
+        strides = [abs(s) if s else np.inf for s in full.strides]
         a = int(np.argmin([abs(s) if s else np.inf for s in dst.strides]))
         b = int(np.argmin(strides))
         if a != b and np.isfinite(strides[b]) and dst.shape[a] > TILE and dst.shape[b] > TILE:
+            src = full
             idx: List[slice] = [slice(None)] * dst.ndim
             for i in range(0, dst.shape[a], TILE):
                 idx[a] = slice(i, i + TILE)

@@ -40,4 +40,6 @@ def tied_view(J: np.ndarray, ties: Sequence[Tuple[int, int]]) -> np.ndarray:
         strides[keep] += strides[drop]
         dropped.add(drop)
     axes = [k for k in range(J.ndim) if k not in dropped]
+    if J.flags.writeable and J.flags.c_contiguous:  # a view on J's own buffer (as_strided, minus its overhead)
+        return np.ndarray([shape[k] for k in axes], J.dtype, buffer=J, strides=[strides[k] for k in axes])
     return as_strided(J, shape=[shape[k] for k in axes], strides=[strides[k] for k in axes], writeable=True)
