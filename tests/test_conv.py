@@ -11,8 +11,8 @@ import pytest
 
 import jacobians as jx
 from jacobians.demos import run_demo
+from printed import printed_matrix
 
-_FLOAT = re.compile(r"-?\d+\.\d+")
 ROUTES = ("explicit", "vjp", "factored")
 
 
@@ -46,16 +46,6 @@ def transposed_conv(g, w, in_shape):
     for n, o, i, j in itertools.product(*map(range, g.shape)):
         out[n, :, i:i + kh, j:j + kw] += g[n, o, i, j] * w[o]
     return out
-
-
-def _printed_matrix(text, header, shape):
-    after = text.split(header, 1)[1]
-    block = []
-    for line in after.splitlines()[1:]:
-        if not line.strip().startswith(("[", "-", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9")):
-            break
-        block.append(line)
-    return np.array([float(v) for v in _FLOAT.findall("\n".join(block))]).reshape(shape)
 
 
 # ------------------------------------------------------------------ the demo
@@ -101,7 +91,7 @@ def test_demo_conv_numbers_against_an_independent_convolution(demo):
     gw = np.einsum("noij,ncijab->ocab", G, np.lib.stride_tricks.sliding_window_view(X, (2, 3), axis=(2, 3)))
     np.testing.assert_allclose(v["vjp_w"], gw, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(v["corr_w"], gw, rtol=1e-12, atol=1e-12)
-    printed = _printed_matrix(text, "computed here with numpy (pad, flip, slide), channel c = 0:", (4, 5))
+    printed = printed_matrix(text, "computed here with numpy (pad, flip, slide), channel c = 0:", (4, 5))
     np.testing.assert_allclose(printed, gx[0, 0], atol=1e-4)
 
 

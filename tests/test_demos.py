@@ -10,26 +10,14 @@ import numpy as np
 import pytest
 
 from jacobians.demos import DEMOS, DemoError, get_demo, parse_sizes, run_demo
+from printed import printed_matrix
 
-_FLOAT = re.compile(r"-?\d+\.\d+")
 
 
 def _run(name, **kw):
     out = io.StringIO()
     res = run_demo(name, out=out, **kw)
     return res, out.getvalue()
-
-
-def _printed_matrix(text, header, shape):
-    """The numbers printed on the lines after ``header``, as an array of ``shape``."""
-    after = text.split(header, 1)[1]
-    block = []
-    for line in after.splitlines()[1:]:
-        if not line.strip().startswith(("[", "-", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9")):
-            break
-        block.append(line)
-    values = [float(v) for v in _FLOAT.findall("\n".join(block))]
-    return np.array(values).reshape(shape)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +48,9 @@ def test_chain_numbers_agree_with_frobenius_calculus(chain):
     np.testing.assert_allclose(res.values["dl2_dX_partial"], 2 * W.T @ Y, rtol=1e-12)
     np.testing.assert_allclose(res.values["dl2_dX_total"], 2 * (W.T @ Y + Y @ X.T @ X + X @ Y.T @ X), rtol=1e-12)
     # the matrices on screen, read back
-    printed = _printed_matrix(text, "by the chain rule, np.einsum('cd,cdab->ab', dl/dY, dY/dW):", (3, 3))
+    printed = printed_matrix(text, "by the chain rule, np.einsum('cd,cdab->ab', dl/dY, dY/dW):", (3, 3))
     np.testing.assert_allclose(printed, Y @ X.T / np.linalg.norm(Y), atol=1e-4)
-    printed = _printed_matrix(text, "the direct path only:", (3, 4))
+    printed = printed_matrix(text, "the direct path only:", (3, 4))
     np.testing.assert_allclose(printed, 2 * W.T @ Y, atol=1e-4)
     # every printed discrepancy is round-off
     diffs = [float(d) for d in re.findall(r"max \|difference\| = (\S+)", text)]
@@ -123,7 +111,7 @@ def test_mlp_numbers_agree_with_backpropagation_in_matrix_form(mlp):
     # dz/dw = (∂x/∂w) ω, with x = tanh(a w): dx_ce/dw_pq = (1 − x_ce²) a_cp δ_eq
     dx_dw = np.einsum("ce,cp,eq->cepq", 1 - x ** 2, a, np.eye(w.shape[1]))
     np.testing.assert_allclose(v["dz_dw"], np.einsum("cepq,ed->cdpq", dx_dw, om), rtol=1e-10, atol=1e-15)
-    printed = _printed_matrix(text, "C'(ŷ) ⊙ σ'(z) = 2 (ŷ − t) ⊙ ŷ ⊙ (1 − ŷ):", delta.shape)
+    printed = printed_matrix(text, "C'(ŷ) ⊙ σ'(z) = 2 (ŷ − t) ⊙ ŷ ⊙ (1 − ŷ):", delta.shape)
     np.testing.assert_allclose(printed, delta, atol=1e-4)
 
 
