@@ -16,6 +16,7 @@ True
 """
 from __future__ import annotations
 
+import functools
 import math
 import string
 from collections import OrderedDict
@@ -153,55 +154,84 @@ def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = 
     The operands are viewed as (batch × free_a × summed) and (batch × summed ×
     free_b); numpy copies only where those axes are not contiguous blocks. The
     result is a view in the order of the output labels (``out`` is filled only
-    by a broadcast multiply; callers copy otherwise).
+    by a broadcast multiply; callers copy otherwise). The views are planned once
+    per equation and shapes (:func:`_pairwise_plan`).
     """
+    plan = _pairwise_plan(eq, a.shape, b.shape)
+    kind = plan[0]
+    if kind == "einsum":
+        return np.einsum(eq, a, b)  # a diagonal or trace inside one operand
+    _, lone_a, lone_b, swap, perm_a, shape_a, perm_b, shape_b, how, have_shape, out_perm = plan
+    if lone_a:
+        a = a.sum(axis=lone_a)
+    if lone_b:
+        b = b.sum(axis=lone_b)
+    if swap:
+        a, b = b, a
+    A = a.transpose(perm_a).reshape(shape_a)
+    B = b.transpose(perm_b).reshape(shape_b)
+    if kind == "multiply":  # an outer or Hadamard product: a broadcast multiply in the output's order
+        return np.multiply(A, B, out=out) if out is not None and out.shape == have_shape else A * B
+    if how == "gemv":  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
+        R = np.dot(A[0], B[0, :, 0])
+    elif how == "gemv_small":
+        R = np.einsum("ij,j->i", A[0], B[0, :, 0])
+    elif how == "vecmat":
+        R = np.dot(A[0, 0], B[0])
+    elif how == "vecmat_small":
+        R = np.einsum("i,ij->j", A[0, 0], B[0])
+    elif how == "matmul2":
+        R = np.matmul(A[0], B[0])
+    else:
+        R = np.matmul(A, B)
+    return R.reshape(have_shape).transpose(out_perm)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pairwise_plan(eq: str, sha: Tuple[int, ...], shb: Tuple[int, ...]) -> tuple:
+    """How :func:`pairwise` views two operands of these shapes: sums, transposes, reshapes and the product."""
     inputs, dst = eq.split("->")
     sa, sb = inputs.split(",")
     if len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(dst)) != len(dst):
-        return np.einsum(eq, a, b)  # a diagonal or trace inside one operand
-    a, sa = _presum(a, sa, sb + dst)
-    b, sb = _presum(b, sb, sa + dst)
+        return ("einsum",)
+    lone_a, sa2 = _lone(sa, sb + dst)
+    lone_b, sb2 = _lone(sb, sa2 + dst)
+    sha = tuple(n for k, n in enumerate(sha) if k not in lone_a)
+    shb = tuple(n for k, n in enumerate(shb) if k not in lone_b)
+    sa, sb = sa2, sb2
     shared = [c for c in sa if c in sb]
     batch = [c for c in shared if c in dst]
     summed = [c for c in shared if c not in dst]
-    if not summed:  # an outer or Hadamard product: a broadcast multiply in the output's order
-        va = _aligned(a, sa, dst)
-        vb = _aligned(b, sb, dst)
-        return np.multiply(va, vb, out=out) if out is not None and out.shape == np.broadcast_shapes(
-            va.shape, vb.shape) else va * vb
-    if not batch and list(dst) == [c for c in sb if c not in sa] + [c for c in sa if c not in sb]:
-        a, b, sa, sb = b, a, sb, sa  # the product then comes out in the output's order
+    if not summed:
+        perm_a = tuple(sorted(range(len(sa)), key=lambda k: dst.index(sa[k])))
+        perm_b = tuple(sorted(range(len(sb)), key=lambda k: dst.index(sb[k])))
+        va = tuple(sha[sa.index(c)] if c in sa else 1 for c in dst)
+        vb = tuple(shb[sb.index(c)] if c in sb else 1 for c in dst)
+        return ("multiply", lone_a, lone_b, False, perm_a, va, perm_b, vb, None,
+                np.broadcast_shapes(va, vb), None)
+    swap = not batch and list(dst) == [c for c in sb if c not in sa] + [c for c in sa if c not in sb]
+    if swap:  # the product then comes out in the output's order
+        sa, sb, sha, shb = sb, sa, shb, sha
     fa = [c for c in sa if c not in sb]
     fb = [c for c in sb if c not in sa]
-    dims = {c: n for s, t in ((sa, a), (sb, b)) for c, n in zip(s, t.shape)}
+    dims = {c: n for s, t in ((sa, sha), (sb, shb)) for c, n in zip(s, t)}
     nb, m, k, n = (math.prod(dims[c] for c in g) for g in (batch, fa, summed, fb))
-    A = a.transpose([sa.index(c) for c in batch + fa + summed]).reshape(nb, m, k)
-    B = b.transpose([sb.index(c) for c in batch + summed + fb]).reshape(nb, k, n)
+    how = "batched"
     if nb == 1:
-        A, B = A[0], B[0]
-        if n == 1:  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
-            R = np.einsum("ij,j->i", A, B[:, 0]) if A.size <= SMALL_GEMV else np.dot(A, B[:, 0])
+        if n == 1:
+            how = "gemv_small" if m * k <= SMALL_GEMV else "gemv"
         elif m == 1:
-            R = np.einsum("i,ij->j", A[0], B) if B.size <= SMALL_GEMV else np.dot(A[0], B)
+            how = "vecmat_small" if k * n <= SMALL_GEMV else "vecmat"
         else:
-            R = np.matmul(A, B)
-    else:
-        R = np.matmul(A, B)
+            how = "matmul2"
     have = batch + fa + fb
-    R = R.reshape([dims[c] for c in have])
-    return R.transpose([have.index(c) for c in dst])
+    return ("matmul", lone_a, lone_b, swap,
+            tuple(sa.index(c) for c in batch + fa + summed), (nb, m, k),
+            tuple(sb.index(c) for c in batch + summed + fb), (nb, k, n),
+            how, tuple(dims[c] for c in have), tuple(have.index(c) for c in dst))
 
 
-def _presum(x: np.ndarray, s: str, elsewhere: str) -> Tuple[np.ndarray, str]:
-    """Sum away the labels of ``x`` that appear nowhere else (not in the other operand, not in the output)."""
+def _lone(s: str, elsewhere: str) -> Tuple[Tuple[int, ...], str]:
+    """The axes of labels ``s`` that appear nowhere in ``elsewhere``, and the labels left."""
     lone = tuple(k for k, c in enumerate(s) if c not in elsewhere)
-    if not lone:
-        return x, s
-    return x.sum(axis=lone), "".join(c for k, c in enumerate(s) if k not in lone)
-
-
-def _aligned(x: np.ndarray, s: str, dst: str) -> np.ndarray:
-    """``x`` (labels ``s``, all in ``dst``) as a view broadcastable to ``dst``'s axes."""
-    perm = sorted(range(len(s)), key=lambda k: dst.index(s[k]))
-    v = x.transpose(perm)
-    return v.reshape([x.shape[s.index(c)] if c in s else 1 for c in dst])
+    return lone, "".join(c for k, c in enumerate(s) if k not in lone)
