@@ -187,28 +187,40 @@ def einsum_form(k: int, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 
 def einsum_vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, scale: float = 1.0,
          ones: Tuple[int, ...] = ()) -> np.ndarray:
     # dl/dX_k = einsum(G[out], X_m[s_m] (m≠k) -> X_k[s_k]), diag-embedded where s_k repeats a label
+    g_shape, sub_eq, r_shape, full_shape, perm, ties = _vjp_plan(eq, k, tuple(x.shape for x in xs))
+    r = contract(sub_eq, [np.reshape(g, g_shape)] + [x for m, x in enumerate(xs) if m != k])
+    if scale != 1.0:
+        r = r * scale
+    r = r.reshape(r_shape)
+    if r_shape != full_shape:  # labels only X_k has: the gradient is constant along them
+        r = np.broadcast_to(r, full_shape)
+    if ties is None:
+        return np.asarray(r.transpose(perm), order="C")
+    res = np.zeros(xs[k].shape, dtype=np.result_type(g.dtype, xs[k].dtype))
+    tied_view(res, ties)[...] = r.transpose(perm)
+    return res
+
+
+@functools.lru_cache(maxsize=1024)
+def _vjp_plan(eq: str, k: int, shapes: Tuple[Shape, ...]) -> tuple:
+    """The VJP of operand ``k`` as one contraction: G's shape, the equation, and how its result lands in X_k."""
     ins, out = _split(eq)
-    sizes = _sizes(eq, [x.shape for x in xs])
-    g = np.reshape(g, [sizes[c] for c in out])
+    sizes = _sizes(eq, shapes)
     sk = ins[k]
     uniq = "".join(dict.fromkeys(sk))
     subs = [out] + [s for m, s in enumerate(ins) if m != k]
-    ops = [g] + [x for m, x in enumerate(xs) if m != k]
     present = set("".join(subs))
     want = "".join(c for c in uniq if c in present)
-    r = contract(",".join(subs) + "->" + want, ops)
-    if scale != 1.0:
-        r = r * scale
-    # labels only X_k has: the gradient is constant along them
-    r = np.broadcast_to(r.reshape([sizes[c] if c in want else 1 for c in uniq]), [sizes[c] for c in uniq])
+    r_shape = tuple(sizes[c] if c in want else 1 for c in uniq)
+    full_shape = tuple(sizes[c] for c in uniq)
     if len(uniq) == len(sk):
-        return np.asarray(r.transpose([uniq.index(c) for c in sk]), order="C")
-    res = np.zeros(xs[k].shape, dtype=np.result_type(g.dtype, xs[k].dtype))
+        return (tuple(sizes[c] for c in out), ",".join(subs) + "->" + want, r_shape, full_shape,
+                tuple(uniq.index(c) for c in sk), None)
     first = {c: sk.index(c) for c in uniq}
-    ties = [(first[c], a) for a, c in enumerate(sk) if a != first[c]]
+    ties = tuple((first[c], a) for a, c in enumerate(sk) if a != first[c])
     kept = [a for a in range(len(sk)) if a not in {d for _, d in ties}]
-    tied_view(res, ties)[...] = r.transpose([uniq.index(sk[a]) for a in kept])
-    return res
+    return (tuple(sizes[c] for c in out), ",".join(subs) + "->" + want, r_shape, full_shape,
+            tuple(uniq.index(sk[a]) for a in kept), ties)
 
 
 def einsum_family(name: str, example: Tuple[Shape, ...], eq: str, forward=einsum_forward) -> Op:
