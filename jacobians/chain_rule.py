@@ -330,7 +330,10 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     try:
         chains = paths(y, x, max_paths, hold)
     except TooManyPaths:
-        return _plan_accumulate(y, x, nodes, labels, "forward" if order == "forward" else "reverse", hold)
+        if order != "optimal":
+            return _plan_accumulate(y, x, nodes, labels, "forward" if order == "forward" else "reverse", hold)
+        both = [_plan_accumulate(y, x, nodes, labels, o, hold) for o in ("reverse", "forward")]
+        return min(both, key=lambda q: (q.flops, q.largest_intermediate))  # ties go to reverse
     candidates = [[_plan_term(c, labels, order) for c in chains]]
     if order == "optimal" and len(chains) > 1:  # per-path optima may share less than a pure order
         candidates += [[_plan_term(c, labels, o) for c in chains] for o in ("reverse", "forward")]

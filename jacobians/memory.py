@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = [
     "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_bytes",
-    "check_plan", "zeros", "empty", "DEFAULT_FRACTION",
+    "check_plan", "zeros", "empty", "suggested_chunks", "DEFAULT_FRACTION",
 ]
 
 DEFAULT_FRACTION = 0.25  # of physical memory (or of the cgroup limit, if smaller)
@@ -202,7 +202,7 @@ def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
         raise JacobianTooLarge(
             f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
             f"({nbytes} bytes), above the memory limit of {_human(limit)}. "
-            f'For a Jacobian larger than memory, jx.jacobian(y, x, chunks="{_suggested_chunks(limit)}") returns a '
+            f'For a Jacobian larger than memory, jx.jacobian(y, x, chunks="{suggested_chunks(limit)}") returns a '
             'lazy dask array computed block by block (pip install "jacobians[scale]"). '
             'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
             "use jx.grad(jx.sum(g * y), x); or use smaller sizes, or raise the limit with "
@@ -212,10 +212,25 @@ def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
     return nbytes
 
 
-def _suggested_chunks(limit: int) -> str:
-    from .scale import suggested_chunks  # late: scale builds on this module
+CHUNKS_CAP = 128 * 2**20  # the largest block chunks="auto" suggests: dask's own default chunk size
 
-    return suggested_chunks(limit)
+
+def suggested_chunks(limit: Optional[int] = None) -> str:
+    """A chunk size for the memory limit in force (or ``limit`` bytes): an eighth of it, at most 128 MiB.
+
+    An eighth leaves room for a few threads, each holding the block it
+    computes and the block it writes. A power of two, in dask's notation.
+
+    >>> suggested_chunks(2**30), suggested_chunks(2**20), suggested_chunks(2**40)
+    ('128MiB', '128KiB', '128MiB')
+    """
+    limit = get_memory_limit() if limit is None else int(limit)
+    target = max(min(limit // 8, CHUNKS_CAP), 1)
+    size = 1 << (target.bit_length() - 1)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size // scale}{unit}"
+    return f"{size}B"
 
 
 def zeros(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:

@@ -46,6 +46,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import memory
+from .memory import suggested_chunks
 from .elimination import Operand, Prepared, Reduced, land, prepare
 from .factored import FactoredFallback, plan_factored
 from .graph import ancestors, between, edges
@@ -59,7 +60,6 @@ __all__ = ["INSTALL", "Term", "BlockPlan", "plan_blocks", "block", "jacobian_chu
 INSTALL = 'pip install "jacobians[scale]"'
 Ranges = Tuple[Tuple[int, int], ...]  # per axis of the Jacobian: [start, stop)
 Chunks = Union[str, int, Sequence[Any], Dict[int, Any]]
-_AUTO_CAP = 128 * 2**20  # dask's own default chunk size
 
 
 # ----------------------------------------------------------------- the plan
@@ -306,24 +306,6 @@ def require_dask() -> Any:
     except ImportError as exc:
         raise ImportError(f"jacobian(..., chunks=...) returns a dask array and needs dask: {INSTALL}") from exc
     return da
-
-
-def suggested_chunks(limit: Optional[int] = None) -> str:
-    """A chunk size for the memory limit in force (or ``limit`` bytes): an eighth of it, at most 128 MiB.
-
-    An eighth leaves room for a few threads, each holding the block it
-    computes and the block it writes. A power of two, in dask's notation.
-
-    >>> suggested_chunks(2**30), suggested_chunks(2**20), suggested_chunks(2**40)
-    ('128MiB', '128KiB', '128MiB')
-    """
-    limit = memory.get_memory_limit() if limit is None else int(limit)
-    target = max(min(limit // 8, _AUTO_CAP), 1)
-    size = 1 << (target.bit_length() - 1)
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            return f"{size // scale}{unit}"
-    return f"{size}B"
 
 
 def _divisors(n: int) -> List[int]:

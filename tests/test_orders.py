@@ -212,3 +212,22 @@ def test_chain_dp_finds_the_matrix_chain_optimum():
 
     assert chain_order([10, 100, 5, 50]) == [(0, 1), (0, 1)]   # A·B first, then with C
     assert chain_order([50, 5, 100, 10]) == [(1, 2), (0, 1)]   # B·C first
+
+
+def test_optimal_accumulation_takes_the_cheaper_direction():
+    """Past MAX_PATHS the plan accumulates node by node; "optimal" plans both directions and keeps the cheaper.
+
+    y = Σ_i (A_i x) ⊙ (B_i x) with x of length 8 and y of length 8: 100 paths, and
+    forward accumulation (columns dn/dx) is the cheaper one here.
+    """
+    rng = np.random.default_rng(0)
+    x = jx.var(rng.standard_normal(8), name="x")
+    y = None
+    for _ in range(50):
+        t = (rng.standard_normal((8, 8)) @ x) * (rng.standard_normal((8, 8)) @ x)
+        y = t if y is None else y + t
+    plans = {o: jx.plan(y, x, o) for o in ("optimal",) + PURE}
+    assert all(p.strategy == "accumulate" for p in plans.values())
+    assert plans["forward"].flops < plans["reverse"].flops
+    assert plans["optimal"].flops == plans["forward"].flops and plans["optimal"].order == "forward"
+    np.testing.assert_allclose(plans["optimal"].execute(), jx.jacobian(y, x, method="vjp"), rtol=1e-10)
