@@ -104,3 +104,14 @@ def test_benchmark_module_examples_run(name):
         sys.path.remove(str(ROOT))
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_planning_benchmark_runs_and_optimal_is_never_above_a_pure_order():
+    sys.path.insert(0, str(ROOT))
+    try:
+        planning = importlib.import_module("benchmarks.planning")
+    finally:
+        sys.path.remove(str(ROOT))
+    rows = planning.run(repeats=1)
+    assert {r["family"] for r in rows} == {f for f, _, _ in planning.FAMILIES}
+    assert all(r["over_best_pure"] <= 1.0 for r in rows)  # planned FLOPs, not time
