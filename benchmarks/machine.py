@@ -65,6 +65,19 @@ def _blas() -> Dict[str, object]:
         return {"text": buf.getvalue()}
 
 
+def _threadpools() -> object:
+    """The BLAS and OpenMP libraries loaded in this process, with their kernel (architecture) and thread counts.
+
+    From threadpoolctl (the peers extra); a sentence saying how to get it otherwise.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl is not installed (python -m pip install '.[peers]')"
+    keys = ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
+    return [{k: pool[k] for k in keys if k in pool} for pool in threadpool_info()]
+
+
 def peer_versions() -> Dict[str, Optional[str]]:
     """Version of each optional peer package, None when it is not installed."""
     out: Dict[str, Optional[str]] = {}
@@ -109,13 +122,14 @@ def facts() -> Dict[str, object]:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "numpy_blas": _blas(),
+        "threadpools": _threadpools(),
         "opt_einsum": opt_einsum.__version__,
         "jacobians": getattr(jx, "__version__", "?"),
         "jacobians_path": os.path.dirname(jx.__file__),
         "jacobians_commit": _git_commit(root),
         "peers": peer_versions(),
-        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                  "XLA_FLAGS") if k in os.environ},
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
+                                                  "OPENBLAS_VERBOSE", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ},
     }
 
 

@@ -138,6 +138,23 @@ def references(res: dict) -> List[dict]:
 
 
 # ------------------------------------------------------------------ markdown
+def _threads(m: dict) -> str:
+    """The BLAS kernel and thread count in use (threadpoolctl) and the thread environment variables.
+
+    >>> _threads({"threadpools": [{"internal_api": "openblas", "version": "0.3", "architecture": "Haswell",
+    ...                            "num_threads": 2}], "thread_env": {"OPENBLAS_NUM_THREADS": "2"}})
+    'openblas 0.3, kernel Haswell, 2 threads; OPENBLAS_NUM_THREADS=2'
+    """
+    pools = m.get("threadpools")
+    if isinstance(pools, list):
+        text = "; ".join(f"{p.get('internal_api', '?')} {p.get('version', '')}, kernel {p.get('architecture', '?')}, "
+                         f"{p.get('num_threads', '?')} threads" for p in pools) or "no BLAS or OpenMP pool loaded"
+    else:
+        text = str(pools or "not recorded")
+    env = " ".join(f"{k}={v}" for k, v in (m.get("thread_env") or {}).items())
+    return text + ("; " + env if env else "; no thread environment variables set")
+
+
 def _machine(meta: dict) -> List[str]:
     m = meta["machine"]
     blas = m.get("numpy_blas", {}).get("blas", {})
@@ -150,6 +167,7 @@ def _machine(meta: dict) -> List[str]:
         f"at end {_loads(meta.get('load_average_at_end'))}",
         f"- Python {m['python']}, numpy {m['numpy']} ({blas_txt}), opt_einsum {m['opt_einsum']}, "
         f"jacobians {m['jacobians']} ({m.get('jacobians_commit') or 'no git'}); peers: {peers}",
+        f"- threads: {_threads(m)}",
         f"- write bandwidth (fill of a preallocated {fmt_bytes(ref['bandwidth']['bytes'])} array): "
         f"{ref['bandwidth']['prefaulted_bytes_per_s'] / 1e9:.1f} GB/s; into fresh memory "
         f"(page faults included): {ref['bandwidth']['fresh_bytes_per_s'] / 1e9:.1f} GB/s",
