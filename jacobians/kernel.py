@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-import string
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -34,11 +33,15 @@ SMALL_GEMV = 1 << 20
 
 
 class TooManyIndices(ValueError):
-    """An equation needs more distinct indices than numpy's einsum takes (52)."""
+    """A single contraction step needs more distinct indices than numpy's einsum takes (52)."""
 
 
 def canonical(subs: Sequence[str], out: str) -> Tuple[str, Dict[str, str]]:
     """The einsum equation with letters a, b, … in order of first appearance (output first).
+
+    Past 52 labels the names go on in opt_einsum's symbols (``À``, ``Á``, …): a
+    product of many factors is planned as a whole and run pairwise, and each
+    step is renamed to letters when it reaches numpy (:func:`_einsum`).
 
     >>> canonical(["xy", "yz"], "xz")[0]
     'ac,cb->ab'
@@ -46,10 +49,18 @@ def canonical(subs: Sequence[str], out: str) -> Tuple[str, Dict[str, str]]:
     names: Dict[str, str] = {}
     for c in out + "".join(subs):
         if c not in names:
-            if len(names) == 52:
-                raise TooManyIndices("a product needs more than 52 distinct indices, more than numpy's einsum takes")
-            names[c] = string.ascii_letters[len(names)]
+            names[c] = oe.get_symbol(len(names))
     return ",".join("".join(names[c] for c in s) for s in subs) + "->" + "".join(names[c] for c in out), names
+
+
+def _einsum(eq: str, *ops: np.ndarray) -> np.ndarray:
+    """``np.einsum`` on one step, its labels renamed to letters when the product's names went past 52."""
+    if not eq.isascii():
+        if len(set(eq) - set(",->")) > 52:
+            raise TooManyIndices(f"one contraction step {eq!r} needs more than 52 distinct indices, more than "
+                                 "numpy's einsum takes")
+        eq = oe.parser.convert_to_valid_einsum_chars(eq)
+    return np.einsum(eq, *ops)
 
 
 @dataclass
@@ -144,7 +155,7 @@ def step(eq: str, ops: Sequence[np.ndarray], out: Optional[np.ndarray] = None) -
     if len(ops) == 1:  # a relabeling is a view; a sum, trace or diagonal is numpy's one-operand einsum
         if sorted(src) == sorted(dst) and len(set(src)) == len(src):
             return ops[0].transpose([src.index(c) for c in dst])
-        return np.einsum(eq, ops[0])
+        return _einsum(eq, ops[0])
     return oe.contract(eq, *ops)  # many operands at once (a naive plan): opt_einsum's own order
 
 
@@ -160,7 +171,7 @@ def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = 
     plan = _pairwise_plan(eq, a.shape, b.shape)
     kind = plan[0]
     if kind == "einsum":
-        return np.einsum(eq, a, b)  # a diagonal or trace inside one operand
+        return _einsum(eq, a, b)  # a diagonal or trace inside one operand
     _, lone_a, lone_b, swap, perm_a, shape_a, perm_b, shape_b, how, have_shape, out_perm = plan
     if lone_a:
         a = a.sum(axis=lone_a)
