@@ -144,7 +144,7 @@ class Prepared:
 
 
 def prepare(r: Reduced, free: str, sizes: Dict[str, int]) -> Prepared:
-    """The einsum and tied view of one reduced product (raises kernel.TooManyIndices past 52 labels)."""
+    """The einsum and tied view of one reduced product (past 52 labels, in opt_einsum's symbols)."""
     keep = tuple(k for k, o in enumerate(r.operands) if o.labels)
     scalars = tuple(k for k, o in enumerate(r.operands) if not o.labels)
     pos = {c: k for k, c in enumerate(free)}
