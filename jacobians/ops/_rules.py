@@ -33,6 +33,18 @@ def broadcast_rule(name: str) -> Callable[..., Shape]:
     return rule
 
 
+def broadcasts_to(shape: Shape, target: Shape) -> bool:
+    """Whether an array of ``shape`` broadcasts to exactly ``target`` (numpy's rules).
+
+    >>> broadcasts_to((3, 1), (2, 3, 4)), broadcasts_to((2, 3), (3,))
+    (True, False)
+    """
+    try:
+        return tuple(np.broadcast_shapes(shape, target)) == tuple(target)
+    except ValueError:
+        return False
+
+
 def unbroadcast(g: np.ndarray, in_shape: Shape) -> np.ndarray:
     """Sum a cotangent of the broadcast output shape back to ``in_shape``."""
     extra = g.ndim - len(in_shape)

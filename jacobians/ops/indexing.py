@@ -34,7 +34,7 @@ import numpy as np
 from ..form import OUT_LABELS, Factor, Factored, Product, axis_labels
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
-from ._rules import normalize_axes, unbroadcast
+from ._rules import broadcasts_to, normalize_axes, unbroadcast
 from .shape import AxisRule, axis_form, ravel, reshape, selection, slice_text
 
 __all__ = ["getitem", "take", "take_along_axis", "at_set", "at_add", "concatenate", "stack", "hstack", "vstack",
@@ -305,11 +305,7 @@ def getitem(x: Any, index: Any) -> Node:
 def _at_shape(name: str):
     def rule(sx: Shape, sv: Shape, index: tuple) -> Shape:
         z = read_index(sx, index, name).out_shape
-        try:
-            ok = tuple(np.broadcast_shapes(sv, z)) == tuple(z)
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(sv, z):
             raise ValueError(f"{name}: values of shape {tuple(sv)} do not broadcast to the indexed part X[index] of "
                              f"shape {z} (X has shape {tuple(sx)}); give values of shape {z} or one that "
                              "broadcasts to it")

@@ -27,7 +27,7 @@ import numpy as np
 from ..form import Factor, Factored, Product, axis_labels, broadcast_factored
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
-from ._rules import normalize_axes, unbroadcast
+from ._rules import broadcasts_to, normalize_axes, unbroadcast
 
 __all__ = ["reshape", "ravel", "expand_dims", "squeeze", "swapaxes", "moveaxis", "broadcast_to", "flip", "fliplr",
            "flipud", "rot90", "roll", "tile", "repeat", "pad"]
@@ -325,11 +325,7 @@ def moveaxis(a: Any, source: Union[int, Sequence[int]], destination: Union[int, 
 
 
 def _broadcast_to_shape(s: Shape, shape: Shape) -> Shape:
-    try:
-        ok = tuple(np.broadcast_shapes(s, shape)) == tuple(shape)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(s, shape):
         raise ValueError(f"broadcast_to: an input of shape {s} cannot be broadcast to {shape} (numpy rules: "
                          "trailing axes must match or be 1, and the target has at least as many axes)")
     return tuple(shape)
