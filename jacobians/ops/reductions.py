@@ -100,7 +100,7 @@ def logsumexp(x: Any, axis: Axis = None) -> Node:
 def _axis_shape(name: str):
     def rule(s: Shape, axis: int) -> Shape:
         if not s:
-            raise ValueError(f"{name}: needs at least one axis, got a scalar")
+            raise ValueError(f"{name}: needs at least one axis, got a scalar; pass an array")
         return tuple(s)
 
     return rule
@@ -514,15 +514,6 @@ def _scan_axis(name: str, x: Any, axis: Optional[int]) -> Tuple[Any, int]:
     return x, _one_axis(name, x, axis)
 
 
-def _scan_shape(name: str):
-    def rule(s: Shape, axis: int) -> Shape:
-        if not s:
-            raise ValueError(f"{name}: needs at least one axis, got a scalar; pass an array")
-        return tuple(s)
-
-    return rule
-
-
 def _other_deltas(out: str, inp: str, axis: int) -> Tuple[str, ...]:
     return tuple(o + i for k, (o, i) in enumerate(zip(out, inp)) if k != axis)
 
@@ -536,7 +527,7 @@ def _cumsum_form(y, x, axis):
 
 
 _CUMSUM = register(Op(
-    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _scan_shape("cumsum"),
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _axis_shape("cumsum"),
     vjps=(lambda g, y, x, axis: np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),),  # sums of g from p on
     params=("axis",),
     example=((2, 3),), example_params={"axis": 1},
@@ -595,7 +586,7 @@ def _cumprod_vjp(g, y, x, axis):
 
 
 _CUMPROD = register(Op(
-    "cumprod", lambda x, axis: np.cumprod(x, axis=axis), _scan_shape("cumprod"),
+    "cumprod", lambda x, axis: np.cumprod(x, axis=axis), _axis_shape("cumprod"),
     vjps=(_cumprod_vjp,),
     params=("axis",),
     example=((2, 3),), example_params={"axis": 1},
