@@ -24,6 +24,7 @@ if ROOT not in sys.path:
 import jacobians as jx  # noqa: E402
 
 ROUTES = ("explicit", "factored", "vjp", "numeric")
+HESSIAN_ROUTES = ("factored", "explicit", "hvp", "numeric")
 
 
 def random_graph(rng: np.random.Generator):
@@ -80,16 +81,23 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     ratios: Dict[str, List[float]] = {r: [] for r in ROUTES}
+    ratios.update({f"hessian {r}": [] for r in HESSIAN_ROUTES})
     for _ in range(args.graphs):
         y, x = random_graph(rng)
-        for route in ROUTES:
-            call = (lambda r=route: jx.grad(y, x, method=r)) if y.size == 1 else \
-                (lambda r=route: jx.jacobian(y, x, method=r))
+        calls = {r: (lambda r=r: jx.grad(y, x, method=r)) if y.size == 1 else
+                 (lambda r=r: jx.jacobian(y, x, method=r)) for r in ROUTES}
+        if y.size == 1:  # and the Hessian of a scalar, on a slice of x small enough for the numeric route
+            x2 = x[:16]
+            y2 = jx.sum(jx.tanh(x2 @ rng.standard_normal((x2.shape[1], 7))) ** 2)
+            calls.update({f"hessian {r}": (lambda r=r: jx.hessian(y2, x2, method=r)) for r in HESSIAN_ROUTES})
+        for route, call in calls.items():
             limit = tightest_limit(call)
             ratios[route].append(peak_at(limit, call) / limit)
-    print(f"peak of live bytes / the tightest limit each route accepts, over {args.graphs} random graphs:")
+    print(f"peak of live bytes / the tightest limit each route accepts, over {args.graphs} random graphs "
+          f"(Hessians: on the scalar ones):")
     for route, r in ratios.items():
-        print(f"  {route:<9} median {np.median(r):.2f}, max {np.max(r):.2f}, above 1: {sum(v > 1 for v in r)}")
+        print(f"  {route:<17} median {np.median(r):.2f}, max {np.max(r):.2f}, above 1: {sum(v > 1 for v in r)} "
+              f"of {len(r)}")
     return 0
 
 

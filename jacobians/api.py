@@ -23,13 +23,15 @@ from typing import Any, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import memory
 from .chain_rule import ORDERS, Order, plan
 from .factored import jacobian_factored
+from .graph import between
 from .node import Node
 from .numeric import jacobian_numeric
 from .vjp_route import backward, jacobian_vjp
 
-__all__ = ["jacobian", "grad", "METHODS", "Method", "check_call", "held_nodes"]
+__all__ = ["jacobian", "grad", "METHODS", "Method", "check_call", "held_nodes", "working"]
 
 Method = Literal["auto", "explicit", "vjp", "numeric", "factored"]
 METHODS: Tuple[Method, ...] = ("auto", "explicit", "vjp", "numeric", "factored")
@@ -64,9 +66,26 @@ def held_nodes(fn: str, hold: object) -> Tuple[Node, ...]:
     return held
 
 
+def working(fn: str, y: Node, x: Node, method: str, hold: Sequence[Node]) -> Any:
+    """Set aside the call's working set (memory.reserve): what a route holds per node between x and y —
+    a cotangent; on the factored and explicit routes also the factor its form computes (f'(x)); two
+    float64 values on the numeric route — so the limit bounds the call."""
+    nodes = between(y, x, hold)
+    copies = 1 if method == "vjp" else 2  # a cotangent; or that and a factor (f'(x)) or two float64 values
+    itemsize = 8 if method == "numeric" else None
+    return memory.reserve(memory.working_set(nodes, copies, itemsize),
+                          f"{fn} d{y.name}/d{x.name} ({method} route): the values, cotangents and temporaries "
+                          f"of its {len(nodes)} nodes")
+
+
 def _one_jacobian(y: Node, x: Node, method: Method, order: Order, hold: Sequence[Node]) -> np.ndarray:
     if method == "auto":
         method = "factored"
+    with working("jacobian", y, x, method, hold):
+        return _route(y, x, method, order, hold)
+
+
+def _route(y: Node, x: Node, method: Method, order: Order, hold: Sequence[Node]) -> np.ndarray:
     if method == "explicit":
         return plan(y, x, order, hold).execute()
     if method == "vjp":
@@ -136,9 +155,11 @@ def grad(l: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal",
     hold = held_nodes("grad", hold)
     out = []
     for x in xs:
-        if method in ("vjp", "auto"):
-            g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold)
-        else:
-            g = _one_jacobian(l, x, method, order, hold)
+        route = "vjp" if method == "auto" else method
+        with working("grad", l, x, route, hold):
+            if route == "vjp":
+                g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold)
+            else:
+                g = _route(l, x, route, order, hold)
         out.append(np.asarray(g.reshape(x.shape), order="C"))
     return out[0] if isinstance(wrt, Node) else out

@@ -39,14 +39,14 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Literal, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import opt_einsum as oe
 
 from . import memory
 from .dense import identity
-from .graph import TooManyPaths, between, edges, local_jacobian, paths
+from .graph import TooManyPaths, between, edges, local_extra, local_jacobian, paths
 from .kernel import pairwise, step
 from .node import Node
 from .sweep import reverse_sweep
@@ -374,20 +374,27 @@ def _oriented(arr: np.ndarray, have: str, want: str) -> np.ndarray:
 class _Products:
     """Local Jacobians and partial products by key, each freed after its last use."""
 
-    def __init__(self, uses: Dict[Key, int], edges_by_key: Dict[Key, Tuple[Node, Node]],
-                 labels: Dict[Key, str]):
-        self.uses = uses
-        self.edges = edges_by_key
-        self.labels = labels
+    def __init__(self, p: Plan):
+        self.uses = _uses(p.terms)
+        self.edges: Dict[Key, Tuple[Node, Node]] = {}
+        self.labels: Dict[Key, str] = {}
+        for t in p.terms:
+            for (c, q), sub in zip(t.operands, t.equation.split("->")[0].split(",")):
+                self.edges[frozenset([_edge(c, q)])] = (c, q)
+                self.labels[frozenset([_edge(c, q)])] = sub
         self.cache: Dict[Key, Tuple[np.ndarray, str]] = {}
+        self.y, self.x = p.y, p.x
+        self.what = f"jacobian d{p.y.name}/d{p.x.name}"
+
+    def build(self, key: Key) -> Tuple[np.ndarray, str]:
+        child, parent = self.edges[key]
+        memory.check_bytes(child.shape + parent.shape, child.dtype, f"jacobian of {child.op.name} ({child.name})")
+        return local_jacobian(child, parent), self.labels[key]
 
     def take(self, key: Key, want: str) -> np.ndarray:
         entry = self.cache.get(key)
         if entry is None:  # only a local Jacobian can be missing: build it now
-            child, parent = self.edges[key]
-            memory.check_bytes(child.shape + parent.shape, child.dtype,
-                               f"jacobian of {child.op.name} ({child.name})")
-            entry = (local_jacobian(child, parent), self.labels[key])
+            entry = self.build(key)
         self.uses[key] -= 1
         if self.uses[key] > 0:
             self.cache[key] = entry
@@ -398,6 +405,87 @@ class _Products:
     def put(self, key: Key, value: np.ndarray, labels: str) -> None:
         if self.uses.get(key, 0) > 0:
             self.cache[key] = (value, labels)
+
+    def step(self, einsum_str: str, tensors: List[np.ndarray], t: PathTerm) -> np.ndarray:
+        out = einsum_str.split("->")[1]
+        memory.check_bytes([t.size_dict[c] for c in out], self.y.dtype, f"{self.what}: contraction step {einsum_str}")
+        return step(einsum_str, tensors)
+
+    def add(self, total: Optional[np.ndarray], r: np.ndarray) -> np.ndarray:
+        if total is None:
+            total = np.asarray(r, dtype=self.y.dtype, order="C")  # steps may hand back a transposed view
+            return total.copy() if not total.flags.writeable else total  # never add into a read-only local J
+        total += r
+        return total
+
+
+class _Ledger(_Products):
+    """The executor's schedule run on sizes: the elements held at once at the worst moment of the call
+    (what the cache keeps for later paths, what a step holds, building a local Jacobian, the sum)."""
+
+    def __init__(self, p: Plan, extra: Callable[[Node, Node], int]):
+        super().__init__(p)
+        self.extra = extra
+        self.sizes: Dict[Key, int] = {}
+        self.flight = 0  # taken from the cache for the step at hand
+        self.total = 0
+        self.peak = 0
+
+    def _held(self, more: int) -> None:
+        self.peak = max(self.peak, sum(self.sizes.values()) + self.flight + self.total + more)
+
+    def take(self, key: Key, want: str) -> int:  # type: ignore[override]
+        size = self.sizes.pop(key, None)
+        if size is None:
+            child, parent = self.edges[key]
+            size = math.prod(child.shape + parent.shape)
+            self._held(size + self.extra(child, parent))
+        self.uses[key] -= 1
+        if self.uses[key] > 0:
+            self.sizes[key] = size
+            return 0  # still counted in the cache
+        self.flight += size
+        return size
+
+    def put(self, key: Key, value: int, labels: str) -> None:  # type: ignore[override]
+        if self.uses.get(key, 0) > 0:
+            self.sizes[key] = value
+
+    def step(self, einsum_str: str, tensors: List[int], t: PathTerm) -> int:  # type: ignore[override]
+        ins, out = einsum_str.split("->")
+        n = math.prod(t.size_dict[c] for c in out)
+        self._held(sum(math.prod(t.size_dict[c] for c in s) for s in ins.split(",")) + 2 * n)  # copies, product
+        self.flight -= sum(tensors)
+        return n
+
+    def add(self, total: Optional[int], r: int) -> int:  # type: ignore[override]
+        if total is None:  # the sum over paths starts as a C-ordered copy of the first
+            self.total = math.prod(self.y.shape + self.x.shape)
+            self._held(0)
+        self.flight -= r
+        return self.total
+
+
+def _walk(p: Plan, store: _Products) -> object:
+    """The paths strategy's schedule: each path's steps (a product an earlier path made is reused), summed."""
+    total = None
+    for t in p.terms:
+        pending: List[Key] = [frozenset([_edge(c, q)]) for c, q in t.operands]
+        for (inds, _removed, einsum_str, _rest, _blas), key, again in zip(t.steps, t.step_keys, t.reused):
+            picked = [pending.pop(i) for i in inds]
+            pending.append(key)
+            if again:
+                continue
+            inputs, out = einsum_str.split("->")
+            tensors = [store.take(k, s) for k, s in zip(picked, inputs.split(","))]
+            result = store.step(einsum_str, tensors, t)
+            del tensors
+            store.put(key, result, out)
+            del result
+        r = store.take(pending[0], t.equation.split("->")[1])
+        total = store.add(total, r)
+        del r
+    return total
 
 
 def _uses(terms: List[PathTerm]) -> Dict[Key, int]:
@@ -433,39 +521,29 @@ def execute(p: Plan) -> np.ndarray:
         return memory.zeros(shape, dtype, what)
     if p.strategy == "identity":
         return identity(x.shape, dtype, what)
-    memory.check_plan(p)  # every local Jacobian and intermediate priced from shapes before any is built
+    extra = _memo(local_extra)
+    memory.check_plan(p, extra)  # every local Jacobian and intermediate priced before any is built
     if p.strategy == "accumulate":
         return _execute_accumulate(p, what)
-    edges_by_key, labels = {}, {}
-    for t in p.terms:
-        for (c, q), sub in zip(t.operands, t.equation.split("->")[0].split(",")):
-            edges_by_key[frozenset([_edge(c, q)])] = (c, q)
-            labels[frozenset([_edge(c, q)])] = sub
-    products = _Products(_uses(p.terms), edges_by_key, labels)
-    total: Optional[np.ndarray] = None
-    for t in p.terms:
-        pending: List[Key] = [frozenset([_edge(c, q)]) for c, q in t.operands]
-        for (inds, _removed, einsum_str, _rest, _blas), key, again in zip(t.steps, t.step_keys, t.reused):
-            picked = [pending.pop(i) for i in inds]
-            pending.append(key)
-            if again:
-                continue
-            inputs, out = einsum_str.split("->")
-            memory.check_bytes([t.size_dict[c] for c in out], y.dtype, f"{what}: contraction step {einsum_str}")
-            tensors = [products.take(k, s) for k, s in zip(picked, inputs.split(","))]
-            result = step(einsum_str, tensors)
-            del tensors
-            products.put(key, result, out)
-            del result
-        r = products.take(pending[0], t.equation.split("->")[1])
-        if total is None:
-            total = np.asarray(r, dtype=y.dtype, order="C")  # steps may hand back a transposed view
-            if not total.flags.writeable:  # a read-only local Jacobian: never add into it
-                total = total.copy()
-        else:
-            total += r
-        del r
-    return total.reshape(shape)
+    ledger = _Ledger(p, extra)
+    _walk(p, ledger)  # then what the schedule holds at once, the cache for later paths included
+    memory.check_bytes((ledger.peak,), y.dtype, f"{what}: the arrays the plan holds at once (local Jacobians and "
+                                                 "products kept for later paths, a step's operands and product)")
+    total = _walk(p, _Products(p))
+    return np.asarray(total).reshape(shape)
+
+
+def _memo(fn):  # type: ignore[no-untyped-def]
+    """``fn(child, parent)`` computed once per edge."""
+    seen: Dict[Tuple[int, int], int] = {}
+
+    def once(child: Node, parent: Node) -> int:
+        key = (child.id, parent.id)
+        if key not in seen:
+            seen[key] = fn(child, parent)
+        return seen[key]
+
+    return once
 
 
 def _execute_accumulate(p: Plan, what: str) -> np.ndarray:

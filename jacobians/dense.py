@@ -14,7 +14,8 @@ local or whole, is built here or by the chain rule from ones built here.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple, Union
+import math
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from . import memory
 from .elimination import land, recipe
 from .form import Factored
 
-__all__ = ["materialize", "assemble", "identity", "identity_into"]
+__all__ = ["materialize", "assemble", "identity", "identity_into", "construction_extra"]
 
 Piece = Tuple[List[np.ndarray], float, Any]  # (values, coef, prepared)
 
@@ -37,6 +38,10 @@ def assemble(shape: Tuple[int, ...], dtype: Any, pieces: Sequence[Piece], what: 
     """
     order = sorted(range(len(pieces)), key=lambda k: bool(pieces[k][2].pairs))  # untied first
     fresh = bool(pieces) and not pieces[order[0]][2].pairs and flat is None
+    extra = _extra(prep for _, _, prep in pieces)
+    if extra:  # the result with one term's contraction (and numpy's buffers adding it) beside it
+        memory.check_bytes((math.prod(shape) + extra + memory.ufunc_buffers(extra),), dtype,
+                           f"{what} with one term's product ({extra:,} elements) live beside it")
     J = memory.empty(shape, dtype, what) if fresh else memory.zeros(shape, dtype, what)
     if flat is not None:
         identity_into(J, flat, flat_weight)
@@ -44,6 +49,18 @@ def assemble(shape: Tuple[int, ...], dtype: Any, pieces: Sequence[Piece], what: 
         values, coef, prep = pieces[k]
         land(J, values, coef, prep, assign=n == 0 and flat is None)
     return J
+
+
+def _extra(preps: Iterable[Any]) -> int:
+    """Elements one term's contraction holds at once (its steps, and its result reshaped), the largest term."""
+    return max((p.comp.peak + math.prod(p.shape) for p in preps if p is not None and p.comp is not None), default=0)
+
+
+def construction_extra(forms: Sequence[Factored], out_shape: Tuple[int, ...], in_shape: Tuple[int, ...]) -> int:
+    """Elements that materializing ``forms`` holds beside the Jacobian itself: one term's contraction and
+    numpy's buffers adding it (from shapes: the recipes are cached)."""
+    extra = _extra(prep for G in forms for _, prep in recipe(G, out_shape, in_shape, "dense"))
+    return extra + memory.ufunc_buffers(extra) if extra else 0
 
 
 def materialize(F: Union[Factored, Sequence[Factored]], out_shape: Tuple[int, ...], in_shape: Tuple[int, ...],

@@ -220,6 +220,7 @@ class FactoredPlan:
     free: str = ""
     flops: int = 0
     largest_intermediate: int = 0  # elements
+    peak: int = 0  # elements one derived VJP's contraction holds at once (kernel.Compiled.peak), on the reverse strategy
     prepared: List[Prepared] = field(default_factory=list, repr=False)
     steps: List[EdgeStep] = field(default_factory=list, repr=False)
     nodes: List[Node] = field(default_factory=list, repr=False)  # x … y, for the sweep
@@ -266,11 +267,9 @@ class FactoredPlan:
         if self.strategy == "identity":
             return identity(x.shape, y.dtype, what)
         if self.strategy == "reverse":
-            if self.largest_intermediate > max(x.size, 1 << 16):
-                memory.check_bytes((self.largest_intermediate,), y.dtype, what)
+            memory.check_bytes((self.peak,), y.dtype, f"{what}, the arrays of one derived VJP live at once")
             return self._sweep()
-        big = shape if math.prod(shape) >= self.largest_intermediate else (self.largest_intermediate,)
-        memory.check_bytes(big, y.dtype, what)  # the result (or a larger intermediate), before anything is built
+        memory.check_bytes(shape, y.dtype, what)  # the result alone; assemble prices it with one product beside it
         return assemble(shape, y.dtype, [([o.value for o in r.operands], r.coef, prep)
                                          for r, prep in zip(self.products, self.prepared)], what)
 
@@ -319,7 +318,8 @@ def plan_factored(y: Node, x: Node, order: Order = "optimal", hold: Sequence[Nod
             return FactoredPlan(y, x, order, "dense", hold, reason=str(exc))
         comps = [prep.comp for st in steps for rec in st.recipes for _, prep in rec if prep.comp is not None]
         return FactoredPlan(y, x, order, "reverse", hold, steps=steps, nodes=nodes, flops=sum(c.flops for c in comps),
-                            largest_intermediate=max((c.largest for c in comps), default=0))
+                            largest_intermediate=max((c.largest for c in comps), default=0),
+                            peak=max((c.peak for c in comps), default=0))
     try:
         expanded = expand(y, x, hold, max_products)
         if expanded is None:

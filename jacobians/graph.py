@@ -6,10 +6,10 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .node import Node
-from .dense import materialize
+from .dense import construction_extra, materialize
 from .registry import op_errors
 
-__all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "TooManyPaths", "GraphCycle"]
+__all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "local_extra", "TooManyPaths", "GraphCycle"]
 
 
 class TooManyPaths(Exception):
@@ -118,18 +118,28 @@ def paths(y: Node, x: Node, limit: int, hold: Sequence[Node] = ()) -> List[List[
     return result
 
 
+def _local_forms(child: Node, parent: Node) -> list:
+    op = child.op
+    values = [p.value for p in child.parents]
+    slots = [i for i, p in enumerate(child.parents) if p.id == parent.id]
+    assert slots, f"{parent.name} is not a parent of {child.name}"
+    return [op.form(i, child.value, *values, **child.params) for i in slots]
+
+
 def local_jacobian(child: Node, parent: Node) -> np.ndarray:
     """d child / d parent, generated from the op's factored forms, shape child.shape + parent.shape.
 
     When the parent feeds several inputs of the op (``X @ X``), the Jacobians of
     those inputs are summed.
     """
-    op = child.op
-    values = [p.value for p in child.parents]
-    slots = [i for i, p in enumerate(child.parents) if p.id == parent.id]
-    assert slots, f"{parent.name} is not a parent of {child.name}"
-    with op_errors(op, child.parents, f"Jacobian w.r.t. {parent.name}"):
-        forms = [op.form(i, child.value, *values, **child.params) for i in slots]
-        J = materialize(forms, child.shape, parent.shape, child.dtype,
-                        f"jacobian of {op.name} ({child.name}) w.r.t. {parent.name}")
+    with op_errors(child.op, child.parents, f"Jacobian w.r.t. {parent.name}"):
+        J = materialize(_local_forms(child, parent), child.shape, parent.shape, child.dtype,
+                        f"jacobian of {child.op.name} ({child.name}) w.r.t. {parent.name}")
     return np.asarray(J, dtype=child.dtype).reshape(child.shape + parent.shape)
+
+
+def local_extra(child: Node, parent: Node) -> int:
+    """Elements that building d child / d parent holds beside it (one term's product at a time): for
+    pricing a plan (:func:`jacobians.memory.check_plan`) before any local Jacobian is built."""
+    with op_errors(child.op, child.parents, f"Jacobian w.r.t. {parent.name}"):
+        return construction_extra(_local_forms(child, parent), child.shape, parent.shape)

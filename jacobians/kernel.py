@@ -65,11 +65,31 @@ def _einsum(eq: str, *ops: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Compiled:
-    """opt_einsum's pairwise order for one equation and shapes: ``(operand positions, step equation)``."""
+    """opt_einsum's pairwise order for one equation and shapes: ``(operand positions, step equation)``.
+
+    ``largest`` is opt_einsum's largest intermediate (elements); ``peak`` bounds what
+    running the steps holds at once: the intermediates still pending, and in each
+    step a copy of both operands (a transpose that cannot be a view) and two of its
+    product (the product and its reordering).
+    """
 
     steps: List[Tuple[Tuple[int, ...], str]]
     flops: int
     largest: int
+    peak: int = 0
+
+
+def _peak(steps: Sequence[Tuple[Tuple[int, ...], str]], shapes: Sequence[Tuple[int, ...]],
+          size: Dict[str, int]) -> int:
+    pending = [(math.prod(s), False) for s in shapes]  # (elements, made by an earlier step)
+    peak = 0
+    for take, eq_step in steps:
+        ops = [pending.pop(i) for i in take]
+        out = math.prod(size[c] for c in eq_step.split("->")[1])
+        held = sum(n for n, made in pending + ops if made)
+        peak = max(peak, held + sum(n for n, _ in ops) + 2 * out)
+        pending.append((out, True))
+    return peak
 
 
 _CACHE: "OrderedDict[tuple, Compiled]" = OrderedDict()
@@ -91,6 +111,7 @@ def compile_path(eq: str, shapes: Sequence[Tuple[int, ...]]) -> Compiled:
         _, info = oe.contract_path(eq, *shapes, shapes=True, optimize="auto")
         comp = Compiled([(tuple(inds), s) for inds, _, s, _, _ in info.contraction_list],
                         int(info.opt_cost), int(info.largest_intermediate))
+    comp.peak = _peak(comp.steps, shapes, size)
     _CACHE[key] = comp
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -6,8 +6,11 @@ explicit allocation in the package goes through :func:`zeros` or
 :func:`check_bytes`, and :func:`check_plan` prices a whole contraction plan
 from shapes alone.
 
-The limit applies to each single array (a local Jacobian, a planned
-intermediate, the result). It defaults to a quarter of the machine's physical
+The limit bounds each call: every array a route builds (a local Jacobian, a
+planned intermediate, the result) is priced against what is left of the limit
+after the call's working set — the values, cotangents or tangents its sweep
+holds, one per node, and their bookkeeping — which :func:`reserve` sets aside
+first. It defaults to a quarter of the machine's physical
 memory — or of the container's memory limit (cgroup) when that is smaller.
 ``JACOBIANS_MEMORY_LIMIT`` (bytes, or with a suffix K/M/G/T, e.g. ``4G``),
 :func:`set_memory_limit` and the context manager :func:`memory_limit` change it;
@@ -28,19 +31,21 @@ import functools
 import math
 import os
 import re
-from typing import Any, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 __all__ = [
     "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_bytes",
-    "check_plan", "zeros", "empty", "suggested_chunks", "DEFAULT_FRACTION",
+    "check_plan", "zeros", "empty", "suggested_chunks", "DEFAULT_FRACTION", "reserve", "working_set",
+    "BOOKKEEPING", "ufunc_buffers",
 ]
 
 DEFAULT_FRACTION = 0.25  # of physical memory (or of the cgroup limit, if smaller)
 _ENV = "JACOBIANS_MEMORY_LIMIT"
 _limit_override: Optional[int] = None  # set_memory_limit: the process-wide setting
 _limit_context: ContextVar[Optional[int]] = ContextVar("jacobians_memory_limit", default=None)  # memory_limit
+_reserved: ContextVar[Tuple[int, str]] = ContextVar("jacobians_reserved", default=(0, ""))  # reserve(): bytes, what
 
 Bytes = Union[int, str]
 
@@ -185,8 +190,22 @@ def _human(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _refuse(what: str, shape: Tuple[int, ...], dtype: Any, nbytes: int, limit: int, held: str = "") -> None:
+    raise JacobianTooLarge(
+        f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
+        f"({nbytes} bytes){held}, above the memory limit of {_human(limit)}. "
+        f'For a Jacobian larger than memory, jx.jacobian(y, x, chunks="{suggested_chunks(limit)}") returns a '
+        'lazy dask array computed block by block (pip install "jacobians[scale]"). '
+        'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
+        "use jx.grad(jx.sum(g * y), x); or use smaller sizes, or raise the limit with "
+        "jx.set_memory_limit(nbytes) or the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
+        what=what, shape=shape, nbytes=nbytes, limit=limit,
+    )
+
+
 def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
-    """Raise :class:`JacobianTooLarge` if an array of ``shape`` and ``dtype`` exceeds the limit.
+    """Raise :class:`JacobianTooLarge` if an array of ``shape`` and ``dtype`` exceeds what is left of the
+    limit (the limit less the working set an enclosing :func:`reserve` holds for the call).
 
     ``what`` names the op or contraction step, for the message. Returns the bytes.
     Nothing is allocated: the price is computed from the shape.
@@ -195,21 +214,82 @@ def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
     400
     """
     shape = tuple(int(s) for s in shape)
-    itemsize = np.dtype(dtype).itemsize
-    nbytes = math.prod(shape) * itemsize
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     limit = get_memory_limit()
+    held, holder = _reserved.get()
     if nbytes > limit:
-        raise JacobianTooLarge(
-            f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
-            f"({nbytes} bytes), above the memory limit of {_human(limit)}. "
-            f'For a Jacobian larger than memory, jx.jacobian(y, x, chunks="{suggested_chunks(limit)}") returns a '
-            'lazy dask array computed block by block (pip install "jacobians[scale]"). '
-            'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
-            "use jx.grad(jx.sum(g * y), x); or use smaller sizes, or raise the limit with "
-            "jx.set_memory_limit(nbytes) or the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
-            what=what, shape=shape, nbytes=nbytes, limit=limit,
-        )
+        _refuse(what, shape, dtype, nbytes, limit)
+    if nbytes + held > limit:
+        _refuse(what, shape, dtype, nbytes, limit, f" beside the {_human(held)} the call already holds ({holder})")
     return nbytes
+
+
+# Python objects a route keeps per node while it runs (dict entries, tuples, plans, factored forms),
+# an upper bound measured by benchmarks/memory_peaks.py on random graphs of small arrays.
+BOOKKEEPING = 4096
+
+
+def ufunc_buffers(elements: int) -> int:
+    """Elements numpy's buffered ufunc loops may allocate on arrays of ``elements``: a buffer per operand
+    (3) of ``np.getbufsize()`` elements at most — what adding a product through a strided view costs.
+
+    >>> ufunc_buffers(100), ufunc_buffers(10**6) == 3 * np.getbufsize()
+    (300, True)
+    """
+    return 3 * min(np.getbufsize(), int(elements))
+
+
+def working_set(nodes: Sequence[Any], copies: int = 1, itemsize: Optional[int] = None, temporaries: int = 4) -> int:
+    """Bytes a sweep over ``nodes`` may hold at once: ``copies`` arrays the size of each node (its
+    cotangent, tangent or recomputed value), ``temporaries`` more the size of the largest (one op's
+    rule at work) and numpy's ufunc buffers for it (:func:`ufunc_buffers`), and :data:`BOOKKEEPING`
+    per node. ``itemsize`` overrides the nodes' own (8 for the float64 numeric route).
+
+    >>> import jacobians as jx
+    >>> x = jx.var(np.ones(1000), name="x")
+    >>> working_set([x, jx.tanh(x)]) == 2 * 8000 + 4 * 8000 + 3 * 8000 + 2 * BOOKKEEPING
+    True
+    """
+    sizes = [n.size for n in nodes]
+    items = [itemsize or n.dtype.itemsize for n in nodes]
+    largest = max(range(len(sizes)), key=sizes.__getitem__, default=None)
+    if largest is None:
+        return 0
+    one = sizes[largest] * items[largest]
+    return (copies * sum(n * i for n, i in zip(sizes, items)) + temporaries * one
+            + ufunc_buffers(sizes[largest]) * items[largest] + BOOKKEEPING * len(sizes))
+
+
+@contextlib.contextmanager
+def reserve(nbytes: int, what: str) -> Iterator[int]:
+    """Set ``nbytes`` of the limit aside for a call's working set (see :func:`working_set`), inside a block.
+
+    Refuses at once when the working set alone is above what is left; inside the
+    block every priced array must fit beside it, so the limit bounds the call's
+    peak, not only each array. Blocks nest (a Hessian's gradients) and are
+    per thread, like :func:`memory_limit`.
+
+    >>> with memory_limit("1M"), reserve(700 * 1024, "the cotangents of 3 nodes"):
+    ...     check_bytes((500, 100), np.float64, "jacobian of tanh")
+    Traceback (most recent call last):
+    ...
+    jacobians.memory.JacobianTooLarge: jacobian of tanh: ... needs 390.6 KiB (400000 bytes) beside the 700.0 KiB the call already holds (the cotangents of 3 nodes), above the memory limit of 1.0 MiB. ...
+    """
+    held, holder = _reserved.get()
+    total, limit = held + int(nbytes), get_memory_limit()
+    if total > limit:
+        raise JacobianTooLarge(
+            f"{what}: the call's working set needs {_human(nbytes)} ({int(nbytes)} bytes)"
+            f"{f' beside the {_human(held)} already held ({holder})' if held else ''}, above the memory limit "
+            f"of {_human(limit)}. Use smaller sizes, or raise the limit with jx.set_memory_limit(nbytes) or "
+            "the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
+            what=what, shape=(int(nbytes),), nbytes=total, limit=limit,
+        )
+    token = _reserved.set((total, what if not held else f"{holder}; {what}"))
+    try:
+        yield total
+    finally:
+        _reserved.reset(token)
 
 
 CHUNKS_CAP = 128 * 2**20  # the largest block chunks="auto" suggests: dask's own default chunk size
@@ -249,11 +329,15 @@ def empty(shape: Sequence[int], dtype: Any, what: str) -> np.ndarray:
     return np.empty(tuple(shape), dtype=dtype)
 
 
-def check_plan(plan: Any) -> int:
+def check_plan(plan: Any, extra: Optional[Callable[[Any, Any], int]] = None) -> int:
     """Price every array an explicit-route plan (:class:`jacobians.Plan`) will build: the result,
     each local Jacobian and each planned intermediate — from shapes, before anything is built —
     and what each step holds at once (its operands, its product, the running sum over paths),
     so the limit bounds the call's peak, not only each array.
+
+    ``extra(child, parent)`` gives the elements that building a local Jacobian holds
+    beside it (:func:`jacobians.graph.local_extra`, which the explicit route passes);
+    they are added to each step that builds one.
 
     Raises :class:`JacobianTooLarge` naming the first array above the limit (so a refusal
     never waits for an affordable Jacobian to be built first). Returns the largest price.
@@ -279,16 +363,18 @@ def check_plan(plan: Any) -> int:
                                   f"{what}, local Jacobian of {child.op.name} ({child.name}) "
                                   f"w.r.t. {parent.name}"))
 
+    building = extra or (lambda child, parent: 0)
     result = math.prod(y.shape + x.shape) if len(plan.terms) > 1 else 0  # the sum over paths stays live
     for term in plan.terms:
         for child, parent in term.operands:
             local(child, parent)
+        made = max((building(c, p) for c, p in term.operands), default=0)  # building one of the step's operands
         for step in term.steps:
             einsum_str = step[2]
             ins, out = einsum_str.split("->")
             size = lambda labels: math.prod(term.size_dict[c] for c in labels)  # noqa: E731
             prices.append(check_bytes([size(out)], y.dtype, f"{what}, contraction step {einsum_str}"))
-            live = sum(size(s) for s in ins.split(",")) + size(out) + result  # held at once during the step
+            live = sum(size(s) for s in ins.split(",")) + size(out) + result + made  # held at once during the step
             prices.append(check_bytes([live], y.dtype, f"{what}, contraction step {einsum_str} with its operands "
                                                        f"(and the running sum over paths) live at once"))
     for _eq, (child, parent), _flops in plan.steps:  # node-by-node accumulation
@@ -298,6 +384,6 @@ def check_plan(plan: Any) -> int:
         else:
             partial = y.shape + parent.shape  # A[parent] = dy/dparent
         prices.append(check_bytes(partial, y.dtype, f"{what}, accumulated partial of shape {partial}"))
-        live = math.prod(partial) * 2 + math.prod(child.shape + parent.shape)  # partial, local J, product
+        live = math.prod(partial) * 2 + math.prod(child.shape + parent.shape) + building(child, parent)
         prices.append(check_bytes([live], y.dtype, f"{what}, an accumulation step with its operands live at once"))
     return max(prices)

@@ -197,6 +197,15 @@ def _block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, .
         for k in range(y.size):
             rows[k] = _block(flat[k], a, b, method, hold)
         return H
+    nodes = list({n.id: n for v in (a, b) for n in between(y, v, hold)}.values())
+    with memory.reserve(memory.working_set(nodes, copies=6, itemsize=8 if method == "numeric" else None),
+                        f"hessian d²{y.name}/d{a.name}d{b.name} ({method} route): the values, tangents and "
+                        f"temporaries of the gradient graph over {len(nodes)} nodes"):
+        return _scalar_block(y, a, b, method, hold, shape)
+
+
+def _scalar_block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, ...],
+                  shape: Tuple[int, ...]) -> np.ndarray:
     if method == "numeric":
         if a.id != b.id:
             return _numeric_cross(y, a, b, hold)

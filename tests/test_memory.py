@@ -130,7 +130,10 @@ def test_set_memory_limit_changes_the_limit_and_returns_the_previous():
         assert memory.get_memory_limit() == 1_279_999
         with pytest.raises(JacobianTooLarge, match="1280000 bytes"):
             jx.jacobian(y, x)
-        assert jx.set_memory_limit(1_280_000) == 1_279_999
+        assert jx.set_memory_limit(1_280_000) == 1_279_999  # the result fits, not beside what the call holds
+        with pytest.raises(JacobianTooLarge, match="1280000 bytes.* beside the .* the call already holds"):
+            jx.jacobian(y, x)
+        assert jx.set_memory_limit(1_600_000) == 1_280_000
         assert jx.jacobian(y, x).shape == (20, 20, 20, 20)
     finally:
         jx.set_memory_limit(previous)
@@ -195,3 +198,37 @@ def test_memory_limit_context_restores_after_an_error():
         with memory_limit(8):
             memory.zeros((2,), np.float64, "two doubles")
     assert memory.get_memory_limit() == before
+
+
+def _graphs():
+    """Graphs whose peaks once went above the limit: Y * Y (one node twice), four paths that keep local
+    Jacobians for later paths, and products added through strided views."""
+    rng = np.random.default_rng(7)
+    x = jx.var(rng.standard_normal((21, 14)), name="x")
+    s = jx.softmax(x, axis=-1)
+    yield "sum(softmax(x)²)", jx.sum(s * s), x
+    h = x * jx.sin(x)
+    h = h * jx.sin(h)
+    yield "four paths", jx.sum(rng.standard_normal((17, 21)) @ h * 2.0), x
+    yield "matmul(sin(x) x)", rng.standard_normal((13, 21)) @ (x * jx.sin(x)), x
+
+
+@pytest.mark.parametrize("name,y,x", list(_graphs()), ids=[g[0] for g in _graphs()])
+@pytest.mark.parametrize("route", ["explicit", "factored", "vjp", "numeric"])
+def test_the_limit_bounds_the_whole_call(name, y, x, route):
+    """Under the tightest limit a route accepts (found by bisection), tracemalloc's peak of what the call
+    allocates stays below the limit: the limit bounds the call, not only each array."""
+    call = (lambda: jx.grad(y, x, method=route)) if y.size == 1 else (lambda: jx.jacobian(y, x, method=route))
+    call()  # caches warm, as in use
+    lo, hi = 1 << 10, 1 << 28
+    while hi - lo > lo // 32:
+        mid = (lo + hi) // 2
+        with memory_limit(mid):
+            err, _ = _peak(call)
+        lo, hi = (mid, hi) if err else (lo, mid)
+    with memory_limit(hi):
+        err, peak = _peak(call)
+    assert err is None and peak <= hi, (route, peak, hi)
+    with memory_limit(lo):
+        with pytest.raises(JacobianTooLarge):
+            call()
