@@ -18,12 +18,15 @@ from __future__ import annotations
 import string
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 from .factored import MAX_PRODUCTS, FactoredFallback, expand
 from .kernel import TooManyIndices
 from .names import Names, Sym, flip, node_sym, sym_text
 from .node import Node
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hessian_form import HessianForm
 
 __all__ = ["derive", "DerivedGradient", "DerivedTerm"]
 
@@ -181,7 +184,7 @@ class DerivedGradient:
 
 
 def derive(y: Node, x: Node, hold: Sequence[Node] = (), names: Optional[Dict[Node, str]] = None,
-           max_products: int = MAX_PRODUCTS) -> DerivedGradient:
+           max_products: int = MAX_PRODUCTS, order: int = 1) -> Union[DerivedGradient, "HessianForm"]:
     """The gradient of y w.r.t. x derived from the factored Jacobians: the einsum that survives delta elimination.
 
     For a scalar y this is dy/dx. For any other y it is the VJP Σ G·dy/dx of a
@@ -199,7 +202,21 @@ def derive(y: Node, x: Node, hold: Sequence[Node] = (), names: Optional[Dict[Nod
       ad,bd->ab  (G, X)  =  G Xᵀ
     >>> derive(jx.sum(Y * Y), X, hold=[W], names={W: "W", Y: "Y"}).expression   # W held: 2 Wᵀ Y
     '2 Wᵀ Y'
+
+    ``order=2`` derives the Hessian of a scalar y instead: its structure in index
+    and Kronecker notation (:func:`jacobians.hessian_form.hessian_form`).
+
+    >>> A = jx.const(np.array([[1.0, 2.0], [0.0, 3.0]]), name="A"); v = jx.var([1.0, 2.0], name="v")
+    >>> print(derive(v @ (A @ v), v, order=2))
+    d²l/dv_a dv_b = A_ba + A_ab
+      Kronecker (numpy's row-major vec): Aᵀ + A
     """
+    if order == 2:
+        from .hessian_form import hessian_form  # it builds on this module's matrix notation
+
+        return hessian_form(y, x, hold, names, max_products)
+    if order != 1:
+        raise ValueError(f"derive: order={order!r}; use 1 (the gradient or VJP) or 2 (the Hessian of a scalar)")
     if not isinstance(y, Node) or not isinstance(x, Node):
         raise TypeError(f"derive: y and x must be nodes, got {type(y).__name__} and {type(x).__name__}")
     hold = tuple(hold)
