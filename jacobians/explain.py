@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .index_form import IndexForm, index_form, subscript
 from .latex import dmark, mark, plain, tex, tex_text
 from .node import Node
 from .vec_forms import ROW_MAJOR_NOTE, VecForm, vec_form
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .curvature import HessianSplit
 
 __all__ = ["explain", "Derivation", "Local", "PathDerivation", "ROW_MAJOR_NOTE"]
 
@@ -281,7 +284,8 @@ def _path(term, labels: Dict[int, str]) -> PathDerivation:
 
 
 def explain(y: Node, x: Node, order: Order = "optimal", hold: Sequence[Node] = (),
-            names: Optional[Mapping[Node, str]] = None) -> Derivation:
+            names: Optional[Mapping[Node, str]] = None, *, hessian: bool = False,
+            at: Optional[Node] = None) -> Union[Derivation, "HessianSplit"]:
     """The derivation of dy/dx: local Jacobians, the chain as an index sum, the einsum and its cost.
 
     ``order`` and ``hold`` as in :func:`jacobians.jacobian`; ``names`` maps
@@ -298,9 +302,20 @@ def explain(y: Node, x: Node, order: Order = "optimal", hold: Sequence[Node] = (
     'dY_cd/dW_ab = δ_ca X_bd'
     >>> d.paths[0].equation, d.plan.flops
     ('cd,cdab->ab', 216)
+
+    With ``hessian=True`` (y a scalar l) it explains d²l/dx² instead: its
+    structure (``jx.derive(l, x, order=2)``) and the second-order chain rule
+    at u (``at``, default the input of the loss) with numbers — the
+    Gauss–Newton part Jᵀ H_u J and the curvature part Σ g ∂²u, each with its
+    norm and eigenvalues, checked to add up to the Hessian
+    (:func:`jacobians.curvature.split_hessian`).
     """
     if isinstance(x, (list, tuple)):
         raise TypeError("explain: x must be one node; call explain once per input")
+    if hessian:
+        from .curvature import split_hessian  # second order sits above this module
+
+        return split_hessian(y, x, at, tuple(hold), names)
     check_call("explain", y, x, "explicit", order)
     hold = tuple(hold)
     shown = {n.id: str(v) for n, v in (names or {}).items()}
