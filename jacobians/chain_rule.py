@@ -305,16 +305,19 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     ``hold`` lists nodes treated as constants (paths through them are cut).
     For several paths, ``"optimal"`` keeps the cheapest of: every path at its
     own optimum, every path in reverse, every path forward (shared products
-    counted once), so it is never above either pure order.
+    counted once), and node-by-node accumulation over the whole graph, forward
+    and reverse (a cross-country order: a partial shared by several paths is
+    formed once), so it is never above either pure order.
 
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.ones((3, 2)), name="X")
     >>> W = X @ X.T
-    >>> p = jx.plan(W @ X, X)
+    >>> p = jx.plan(W @ X, X, "reverse")
     >>> p.equations     # three paths: X→Xᵀ→W→Y, X→W→Y, X→Y
     ['ghef,efcd,cdab->ghab', 'ghef,efab->ghab', 'ghab->ghab']
-    >>> p.flops <= min(jx.plan(W @ X, X, o).flops for o in ("reverse", "forward"))
-    True
+    >>> q = jx.plan(W @ X, X)   # optimal: node by node, forward — dW/dX is formed once, for both paths through W
+    >>> q.strategy, q.order, q.flops, p.flops, jx.plan(W @ X, X, "forward").flops
+    ('accumulate', 'forward', 1422, 1764, 1980)
     """
     if order not in ORDERS:
         raise ValueError(f"plan: order={order!r} is not one of {', '.join(ORDERS)}")
@@ -343,6 +346,11 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     p.flops = _share(terms)
     p.largest_intermediate = max(t.largest_intermediate for t in p.terms)
     p.largest_operand = max(math.prod(s) for t in p.terms for s in t.shapes)
+    if order == "optimal" and len(chains) > 1:  # cross-country: node-by-node accumulation may share more
+        both = [_plan_accumulate(y, x, nodes, labels, o, hold) for o in ("reverse", "forward")]
+        best = min(both, key=lambda q: (q.flops, q.largest_intermediate))
+        if best.flops < p.flops:
+            return best
     return p
 
 
@@ -524,6 +532,8 @@ def execute(p: Plan) -> np.ndarray:
     extra = _memo(local_extra)
     memory.check_plan(p, extra)  # every local Jacobian and intermediate priced before any is built
     if p.strategy == "accumulate":
+        memory.check_bytes((_accumulate_peak(p, extra),), y.dtype, f"{what}: the partials node-by-node "
+                                                                     "accumulation holds at once, with a step's arrays")
         return _execute_accumulate(p, what)
     ledger = _Ledger(p, extra)
     _walk(p, ledger)  # then what the schedule holds at once, the cache for later paths included
@@ -531,6 +541,42 @@ def execute(p: Plan) -> np.ndarray:
                                                  "products kept for later paths, a step's operands and product)")
     total = _walk(p, _Products(p))
     return np.asarray(total).reshape(shape)
+
+
+def _accumulate_peak(p: Plan, extra: Callable[[Node, Node], int]) -> int:
+    """Elements :func:`_execute_accumulate` holds at its worst moment, from shapes: the partials still
+    needed, and in a step the local Jacobian (with what building it holds), the product and a new sum."""
+    y, x = p.y, p.x
+    nodes = between(y, x, p.hold)
+    inside = {n.id: n for n in nodes}
+    peak = 0
+    if p.order == "reverse":  # rows dy/dn: the sweep keeps one per node that still has parents to reach
+        held: Dict[int, int] = {}
+        for n in reversed(nodes):
+            if n.id != y.id and n.id not in held:
+                continue
+            g = held.pop(n.id, 0)  # the identity at y costs nothing
+            if n.id == x.id:
+                break
+            for q in {r.id: r for r in n.parents if r.id in inside}.values():
+                local = n.size * q.size
+                out = y.size * q.size
+                peak = max(peak, sum(held.values()) + g + local + extra(n, q) + 2 * out)
+                held[q.id] = out
+        return peak
+    children: Dict[int, List[int]] = {}
+    for c, q in edges(nodes):
+        children.setdefault(q.id, []).append(c.id)
+    acc: Dict[int, int] = {x.id: 0}  # columns dn/dx; the identity at x costs nothing
+    for n in nodes[1:]:
+        for q in {r.id: r for r in n.parents if r.id in inside}.values():
+            local = n.size * q.size
+            peak = max(peak, sum(acc.values()) + local + extra(n, q) + 2 * n.size * x.size)
+            acc[n.id] = n.size * x.size
+        for q in {r.id for r in n.parents}:
+            if q in acc and q != x.id and all(c in acc for c in children.get(q, [])):
+                acc.pop(q)
+    return peak
 
 
 def _memo(fn):  # type: ignore[no-untyped-def]
