@@ -44,11 +44,18 @@ def discrepancy(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
 
     Non-finite entries in either array give (inf, inf): a NaN gradient agrees with nothing.
     """
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return float("inf"), float("inf")
-    diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-    scale = max(float(np.max(np.abs(a))) if a.size else 0.0, float(np.max(np.abs(b))) if b.size else 0.0)
+    diff = scale = 0.0
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    for k in range(0, fa.size, _BLOCK):  # block by block: no temporary the size of a Jacobian
+        pa, pb = fa[k:k + _BLOCK].astype(np.float64), fb[k:k + _BLOCK].astype(np.float64)
+        if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pb))):
+            return float("inf"), float("inf")
+        diff = max(diff, float(np.max(np.abs(pa - pb))))
+        scale = max(scale, float(np.max(np.abs(pa))), float(np.max(np.abs(pb))))
     return diff, (diff / scale if scale > 0 else diff)
+
+
+_BLOCK = 1 << 16  # entries compared at once
 
 
 @dataclass
@@ -174,10 +181,11 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = 
             continue
         t0 = time.perf_counter()
         try:
-            if y.size == 1:
-                res = grad(y, xs, method=route, order=order, hold=hold)
-            else:
-                res = jacobian(y, xs, method=route, order=order, hold=hold)
+            with _keeping(out):
+                if y.size == 1:
+                    res = grad(y, xs, method=route, order=order, hold=hold)
+                else:
+                    res = jacobian(y, xs, method=route, order=order, hold=hold)
         except memory.JacobianTooLarge as exc:
             out.skipped[route] = str(exc).split(":")[0] + ": above the memory limit"
             continue
@@ -196,21 +204,34 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = 
     return out
 
 
+def _keeping(out: Comparison):  # type: ignore[no-untyped-def]
+    """The next route runs beside the results kept so far (memory.reserve): the limit bounds the whole compare."""
+    kept = sum(a.nbytes for res in out.results.values() for a in res)
+    return memory.reserve(kept, f"compare: the results of {', '.join(out.results) or 'no route'} kept to compare")
+
+
 def _compare_hessians(y: Node, wrt: Union[Node, Sequence[Node]], routes: Optional[Sequence[str]],
                       hold: Sequence[Node]) -> Comparison:
     """The Hessian routes side by side: one block per x (d²y/dx²)."""
     from .second_order import HESSIAN_METHODS, hessian
 
     xs = check_call("compare", y, wrt, "explicit", "optimal")
-    routes = tuple(routes) if routes is not None else HESSIAN_METHODS
+    chosen = routes is not None
+    routes = tuple(routes) if chosen else HESSIAN_METHODS
     bad = [r for r in routes if r not in HESSIAN_METHODS]
     if bad:
         raise ValueError(f"compare(order=2): routes {bad} are not among {', '.join(HESSIAN_METHODS)}")
     out = Comparison(y, xs, order=2)
+    entries = sum(x.size for x in xs)
     for route in routes:
+        if route == "numeric" and not chosen and entries > NUMERIC_MAX_ENTRIES:
+            out.skipped[route] = (f"{2 * entries:,} gradients for {entries:,} entries of wrt, above "
+                                  f"{2 * NUMERIC_MAX_ENTRIES:,}; pass routes=[..., 'numeric'] to run it anyway")
+            continue
         t0 = time.perf_counter()
         try:
-            out.results[route] = [hessian(y, x, method=route, hold=hold) for x in xs]
+            with _keeping(out):
+                out.results[route] = [hessian(y, x, method=route, hold=hold) for x in xs]
         except Exception as exc:  # a route that fails (too large, no second order, singular) is reported
             out.skipped[route] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             continue

@@ -24,6 +24,7 @@ from .form import Factor, Factored, Product
 from .latex import dmark, mark, plain
 from .names import factor_sym, sym_text
 from .node import Node
+from .registry import op_errors
 
 __all__ = ["IndexForm", "index_form", "coef_text", "subscript", "summed_labels"]
 
@@ -109,7 +110,8 @@ def index_form(child: Node, parent: Node, lo: Optional[str] = None, li: Optional
     sizes = dict(zip(lo + li, child.shape + parent.shape))
     terms, flat = [], False
     for pos in positions:  # X @ X: the forms of both slots, summed
-        F = child.op.form(pos, child.value, *values, **child.params).simplified()
+        with op_errors(child.op, child.parents, f"Jacobian w.r.t. {parent.name}"):
+            F = child.op.form(pos, child.value, *values, **child.params).simplified()
         flat |= F.flat
         spare = iter(c for c in _INNER if c not in lo + li)
         for t, inner in zip(F.terms, form_labels(F)):

@@ -136,6 +136,18 @@ def _read_only(value: Any) -> Any:
     return value
 
 
+def _immutable_copy(arr: np.ndarray) -> np.ndarray:
+    """A copy of the user's data in an immutable ``bytes`` buffer: no flag, base or view can make it writable.
+
+    >>> v = _immutable_copy(np.arange(3.0))
+    >>> v.base.setflags(write=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot set WRITEABLE flag to True of this array
+    """
+    return np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=arr.dtype).reshape(arr.shape)
+
+
 def _frozen(value: np.ndarray) -> np.ndarray:
     """A read-only view whose base is read-only too, so ``setflags(write=True)`` cannot undo it."""
     root = value
@@ -320,7 +332,7 @@ def var(value: Any, name: Optional[str] = None, dtype: Any = None) -> Node:
     if dtype is not None:
         arr = arr.astype(_float_dtype(dtype, who))
     _refuse_nonfinite(arr, who, allow_inf=False)
-    return Node(np.array(arr, copy=True), name=name, kind="var")
+    return Node(_immutable_copy(arr), name=name, kind="var")
 
 
 def const(value: Any, name: Optional[str] = None, dtype: Any = None) -> Node:
@@ -343,7 +355,7 @@ def _const(value: Any, who: str, name: Optional[str] = None, dtype: Any = None) 
     if dtype is not None:
         arr = arr.astype(_float_dtype(dtype, who))
     _refuse_nonfinite(arr, who, allow_inf=True)
-    return Node(np.array(arr, copy=True), name=name, kind="const")
+    return Node(_immutable_copy(arr), name=name, kind="const")
 
 
 def shape_of(x: Any) -> Tuple[int, ...]:

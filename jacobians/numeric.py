@@ -10,6 +10,7 @@ them (about 1e-10 relative for smooth functions in float64).
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -17,11 +18,41 @@ import numpy as np
 from . import memory
 from .graph import between
 from .node import Node
+from .registry import op_errors
 from .sweep import reverse_sweep
 
-__all__ = ["jacobian_numeric", "function_of", "values_at", "gradient_at", "gradient_at_shifted"]
+__all__ = ["jacobian_numeric", "function_of", "values_at", "gradient_at", "gradient_at_shifted", "Pace",
+           "NumericTooSlow", "TIME_BUDGET"]
 
 _H = np.finfo(np.float64).eps ** (1.0 / 3.0)
+TIME_BUDGET = 60.0  # seconds: a numeric route whose passes would take longer is stopped, with its estimate
+
+
+class NumericTooSlow(ValueError):
+    """Central differences would take longer than :data:`TIME_BUDGET` (estimated from the first passes)."""
+
+
+class Pace:
+    """Counts the passes of a central-difference loop and stops it early when, at the pace of the first
+    ones, all of them would take longer than :data:`TIME_BUDGET` — a request that runs for hours is
+    refused in about a second with its estimate, instead of looking like a hang."""
+
+    def __init__(self, passes: int, what: str) -> None:
+        self.passes, self.what, self.done = passes, what, 0
+        self.start = time.perf_counter()
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        spent = time.perf_counter() - self.start
+        if spent < 0.5 or self.done >= self.passes:
+            return
+        estimate = spent / self.done * self.passes
+        if estimate > TIME_BUDGET:
+            raise NumericTooSlow(
+                f"{self.what}: {self.passes:,} passes of central differences would take about {estimate:,.0f} s "
+                f"at the pace of the first {self.done:,} (over the {TIME_BUDGET:g} s budget); use method='vjp' "
+                "or 'factored', check a few directions with jx.check_grad, use a smaller x, or raise "
+                "jacobians.numeric.TIME_BUDGET")
 
 
 def function_of(y: Node, x: Node, hold: Sequence[Node] = ()) -> Callable[[np.ndarray], np.ndarray]:
@@ -63,8 +94,9 @@ def _vjp_gradient(l: Node, a: Node, values: Dict[int, np.ndarray], hold: Sequenc
 
     def pull(n: Node, p: Node, g: np.ndarray) -> np.ndarray:
         args = [val(q) for q in n.parents]
-        return sum(np.asarray(n.op.vjp(i, g, val(n), *args, **_params64(n)), dtype=np.float64).reshape(p.shape)
-                   for i, q in enumerate(n.parents) if q.id == p.id)
+        with op_errors(n.op, n.parents, "VJP"):
+            return sum(np.asarray(n.op.vjp(i, g, val(n), *args, **_params64(n)), dtype=np.float64).reshape(p.shape)
+                       for i, q in enumerate(n.parents) if q.id == p.id)
 
     with np.errstate(all="ignore"):
         return np.asarray(reverse_sweep(nodes, l, a, np.ones(l.shape), pull), dtype=np.float64).reshape(a.shape)
@@ -87,6 +119,7 @@ def jacobian_numeric(y: Node, x: Node, hold: Sequence[Node] = (), step: Optional
     x0 = x.value.astype(np.float64)
     cols = J.reshape(y.size, x.size)
     xp = x0.copy().reshape(-1)
+    pace = Pace(2 * x.size, f"jacobian d{y.name}/d{x.name} (numeric route)")
     for j in range(x.size):
         h = (step or _H) * max(1.0, abs(x0.flat[j]))
         xp[j] = x0.flat[j] + h
@@ -95,4 +128,5 @@ def jacobian_numeric(y: Node, x: Node, hold: Sequence[Node] = (), step: Optional
         down = f(xp.reshape(x.shape))
         xp[j] = x0.flat[j]
         cols[:, j] = ((up - down) / (2 * h)).reshape(-1)
+        pace.tick(2)
     return J

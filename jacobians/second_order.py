@@ -130,12 +130,13 @@ def gradient_graph(l: Node, x: Node, hold: Sequence[Node] = ()) -> Node:
 
 def _numeric_hessian(l: Node, x: Node, hold: Sequence[Node]) -> np.ndarray:
     """Central differences of the hand-written VJPs' gradient (float64), re-run at x ± h e_j."""
-    from .numeric import gradient_at
+    from .numeric import Pace, gradient_at
 
     H = memory.zeros(x.shape + x.shape, np.float64, f"hessian d²{l.name}/d{x.name}² (numeric route)")
     x0 = x.value.astype(np.float64).ravel()
     cols = H.reshape(x.size, x.size)
     h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
+    pace = Pace(2 * x.size, f"hessian d²{l.name}/d{x.name}² (numeric route)")
     for j in range(x.size):
         h = h0 * max(1.0, abs(x0[j]))
         e = np.zeros_like(x0)
@@ -143,6 +144,7 @@ def _numeric_hessian(l: Node, x: Node, hold: Sequence[Node]) -> np.ndarray:
         up = gradient_at(l, x, (x0 + e).reshape(x.shape), hold)
         down = gradient_at(l, x, (x0 - e).reshape(x.shape), hold)
         cols[:, j] = ((up - down) / (2 * h)).ravel()
+        pace.tick(2)
     return H
 
 
@@ -227,12 +229,13 @@ def _scalar_block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[
 
 def _numeric_cross(l: Node, a: Node, b: Node, hold: Sequence[Node]) -> np.ndarray:
     """d/db of dl/da by central differences (b shifted, the gradient w.r.t. a re-run by the VJPs)."""
-    from .numeric import gradient_at_shifted
+    from .numeric import Pace, gradient_at_shifted
 
     H = memory.zeros(a.shape + b.shape, np.float64, f"hessian d²{l.name}/d{a.name}d{b.name} (numeric route)")
     cols = H.reshape(a.size, b.size)
     b0 = b.value.astype(np.float64).ravel()
     h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
+    pace = Pace(2 * b.size, f"hessian d²{l.name}/d{a.name}d{b.name} (numeric route)")
     for j in range(b.size):
         h = h0 * max(1.0, abs(b0[j]))
         e = np.zeros_like(b0)
@@ -240,4 +243,5 @@ def _numeric_cross(l: Node, a: Node, b: Node, hold: Sequence[Node]) -> np.ndarra
         up = gradient_at_shifted(l, a, b, (b0 + e).reshape(b.shape), hold)
         down = gradient_at_shifted(l, a, b, (b0 - e).reshape(b.shape), hold)
         cols[:, j] = ((up - down) / (2 * h)).ravel()
+        pace.tick(2)
     return H

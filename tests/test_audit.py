@@ -3,6 +3,7 @@
 The command line is run in a subprocess (as a user runs it); each bad input must
 end with exit code 1 or 2 and one line on stderr, never a Python traceback.
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def _cli(*args, timeout=120):
     (["check", "fro(X)", "--shape", "X=\uff13x\uff13"], 2),           # full-width digits
     (["check", "fro(X)", "--shape", "X=\u0663x\u0663"], 2),           # Arabic-Indic digits
     (["check", "X * 1" + "0" * 400, "--shape", "X=2"], 2),            # a number beyond float64
-    (["check", "--", "-" * 10_000 + "X", "--shape", "X=2"], 2),       # nesting beyond the parser
+    (["check", "--shape", "X=2", "--", "-" * 10_000 + "X"], 2),       # nesting beyond the parser (parsed)
     (["check", "fro([1, 2])"], 2),                                    # no variable
 ])
 def test_cli_bad_input_is_one_line_never_a_traceback(args, code):
@@ -102,6 +103,68 @@ def test_a_node_value_cannot_be_made_writable_again():
     for node in (x, jx.tanh(x), x.reshape(3, 1), x.T):
         with pytest.raises(ValueError):
             node.value.setflags(write=True)
+
+
+@pytest.mark.parametrize("make", [jx.var, jx.const])
+def test_a_var_or_const_buffer_cannot_be_reached_through_its_base(make):
+    """The audit replay wrote through x.value.base: user data now lives in an immutable bytes buffer."""
+    x = make(np.arange(4.0))
+    base = x.value
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            base.setflags(write=True)
+    assert isinstance(base.base, bytes)
+    assert x.reshape(2, 2).value.tolist() == [[0.0, 1.0], [2.0, 3.0]]
+
+
+def test_compare_keeps_its_results_under_the_limit():
+    """compare holds each route's result to compare them: the next route runs beside them, under one limit."""
+    import tracemalloc
+
+    X = jx.var(np.random.default_rng(0).standard_normal((30, 30)), name="X")
+    y = jx.tanh(X)                              # dy/dX: 900² · 8 bytes = 6.2 MiB per route
+    with memory_limit("16M") as limit:
+        jx.compare(y, X)
+        tracemalloc.start()
+        try:
+            c = jx.compare(y, X)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak <= limit and len(c.results) == 2
+    assert all("above the memory limit" in why for why in c.skipped.values()) and c.ok
+
+
+def test_a_numeric_route_that_would_take_hours_stops_with_its_estimate(monkeypatch):
+    """Central differences on a large x: the pace of the first passes is extrapolated (a fake clock here,
+    one second per reading), and the call stops with the estimate instead of running for hours."""
+    from jacobians import numeric
+
+    clock = iter(range(10**6))
+    monkeypatch.setattr(numeric.time, "perf_counter", lambda: float(next(clock)))
+    X = jx.var(np.ones((30, 30)), name="X")
+    with pytest.raises(numeric.NumericTooSlow, match=r"1,800 passes .* about [\d,]+ s .* method='vjp'"):
+        jx.grad(jx.fro(X @ X), X, method="numeric")
+    with pytest.raises(numeric.NumericTooSlow, match="hessian"):
+        jx.hessian(jx.fro(X @ X), X, method="numeric")
+
+
+@pytest.mark.parametrize("fn", [jx.average, jx.variance, jx.std])
+def test_averages_over_no_entries_are_a_clear_error_like_mean(fn):
+    with pytest.raises(ValueError, match=f"{fn.__name__}: the mean over axes \\(1,\\) .* has no entries"):
+        fn(jx.var(np.zeros((3, 0)), name="E"), axis=1)
+
+
+@pytest.mark.parametrize("op", ["det", "logdet"])
+def test_a_singular_matrix_in_explain_or_the_numeric_hessian_names_the_op(op):
+    A = jx.var(np.zeros((3, 3)), name="A")
+    with pytest.warns(jx.NonFiniteWarning) if op == "logdet" else contextlib.nullcontext():
+        y = getattr(jx, op)(A)
+    with pytest.raises(np.linalg.LinAlgError, match=f"{op} \\(Jacobian w.r.t. A\\) failed on A"):
+        str(jx.explain(y, A))
+    with pytest.raises(np.linalg.LinAlgError, match=f"{op} \\(VJP\\) failed on A"):
+        jx.hessian(y, A, method="numeric")
 
 
 def test_a_forced_cycle_is_detected_not_looped():

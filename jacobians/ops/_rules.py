@@ -82,3 +82,12 @@ def normalize_axes(name: str, ndim: int, axis: Any) -> Tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ValueError(f"{name}: repeated axis in {axis}")
     return tuple(sorted(out))
+
+
+def check_nonempty(name: str, shape: Tuple[int, ...], axes: Tuple[int, ...]) -> int:
+    """The number of entries each output entry averages over; a clear error when it is none (numpy gives nan)."""
+    count = int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    if count == 0:
+        raise ValueError(f"{name}: the mean over axes {axes} of an array of shape {tuple(shape)} has no entries; "
+                         "reduce over a non-empty axis")
+    return count

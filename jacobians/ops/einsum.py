@@ -36,7 +36,7 @@ from ..kernel import contract
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from ..scatter import tied_view
-from ._rules import normalize_axes
+from ._rules import check_nonempty, normalize_axes
 
 __all__ = ["einsum", "matmul", "transpose", "sum", "mean", "trace", "outer", "inner", "dot", "vdot", "tensordot",
            "diagonal"]
@@ -341,10 +341,7 @@ def _reduce(op: Op, name: str, x: Any, axis: Any, keepdims: bool, mean: bool) ->
     axes = normalize_axes(name, len(shape), axis)
     s = _LETTERS[:len(shape)]
     out = "".join(c for k, c in enumerate(s) if k not in axes)
-    count = math.prod(shape[a] for a in axes)
-    if mean and count == 0:
-        raise ValueError(f"{name}: the mean over axes {axes} of an array of shape {shape} has no entries")
-    scale = 1.0 / count if mean else 1.0
+    scale = 1.0 / check_nonempty(name, shape, axes) if mean else 1.0
     return apply_spec(op, s + "->" + out, x, scale=scale, ones=axes if keepdims else ())
 
 

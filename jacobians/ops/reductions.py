@@ -25,7 +25,7 @@ import numpy as np
 from ..form import Factor, Factored, Product, as_factor, axis_labels
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
-from ._rules import normalize_axes
+from ._rules import check_nonempty, normalize_axes
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_over", "logsumexp_over", "prod", "variance", "std", "norm",
            "cumsum", "cumprod", "diff", "average"]
@@ -345,6 +345,7 @@ def variance(x: Any, axis: Axis = None, ddof: float = 0, keepdims: bool = False)
     (7.0, [-2.0, -1.0, 3.0])
     """
     axes = _reduction_axes("variance", x, axis)
+    check_nonempty("variance", tuple(shape_of(x)), axes)
     return apply(_VARIANCE, x, axes=axes, ddof=_ddof("variance", ddof), keepdims=bool(keepdims))
 
 
@@ -361,6 +362,7 @@ def std(x: Any, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> N
     (1.0, [-0.5, 0.5], [0.0, 0.0])
     """
     axes = _reduction_axes("std", x, axis)
+    check_nonempty("std", tuple(shape_of(x)), axes)
     return apply(_STD, x, axes=axes, ddof=_ddof("std", ddof), keepdims=bool(keepdims))
 
 
@@ -728,6 +730,7 @@ def average(x: Any, axis: Axis = None, weights: Any = None) -> Node:
     """
     s = tuple(shape_of(x))
     axes = _reduction_axes("average", x, axis)
+    check_nonempty("average", s, axes)
     if weights is None:
         return apply(_AVERAGE, x, axes=axes, wn=None, waxis=None)
     if isinstance(weights, Node):
