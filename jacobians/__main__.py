@@ -8,11 +8,19 @@ Exit codes: 0 when every check agrees; 1 when routes disagree or a numerical
 failure stops them (a singular matrix, a non-finite result); 2 for a bad command
 line or a request too large for memory. Errors are one line on stderr that says
 what and how to fix it; ``--traceback`` shows Python's full traceback instead.
-numpy's own RuntimeWarnings are silenced; the library's warnings appear once.
+numpy's own RuntimeWarnings are silenced; the library's warnings appear once, at
+the end of a run that ends without an error (an error's one line replaces them,
+carrying what they said unless it says it already).
+
+Sizes are priced before anything is allocated: a demo's data and the Jacobians it
+keeps (``--sizes``), the check's data (``--shape``) and, while the formula is
+built, each value of it (at most 1/16 of the memory limit: ``check`` holds every
+value, and its routes several more copies of each).
 """
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import warnings
@@ -22,10 +30,27 @@ from typing import List, Optional
 import numpy as np
 
 EXIT_OK, EXIT_DISAGREE, EXIT_USAGE = 0, 1, 2
+VALUE_SHARE = 16  # check: one value of the formula may take at most 1/16 of the memory limit
 
 
 class UsageError(Exception):
     """A bad command line; main() prints it on one line and returns 2."""
+
+
+def _human(nbytes: int) -> str:
+    from .memory import _human as human
+
+    return human(nbytes)
+
+
+def _too_large(exc: BaseException, advice: str) -> UsageError:
+    """A JacobianTooLarge as one command-line line: what, its shape and size, the limit, and what to do."""
+    what, shape, nbytes, limit = (getattr(exc, k, None) for k in ("what", "shape", "nbytes", "limit"))
+    if not what or not limit:
+        return UsageError(str(exc))
+    return UsageError(f"{what}: an array of shape {shape} would need {_human(nbytes)}, above the memory limit of "
+                      f"{_human(limit)}; {advice}, or raise the limit with the environment variable "
+                      "JACOBIANS_MEMORY_LIMIT (e.g. JACOBIANS_MEMORY_LIMIT=16G)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,10 +127,15 @@ def _demo(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--plot {args.plot}: cannot create that directory ({exc.strerror}); "
                              "give a writable directory") from None
+    from .memory import JacobianTooLarge
+
     try:
-        result = run_demo(name, sizes, args.seed, args.plot)
+        result = run_demo(name, sizes, args.seed, args.plot)  # prices the demo's arrays before making them
     except DemoError as exc:
         raise UsageError(str(exc)) from None
+    except JacobianTooLarge as exc:
+        defaults = ",".join(f"{k}={v}" for k, v in mod.SIZES.items())
+        raise _too_large(exc, f"use smaller --sizes (the defaults are {defaults})") from None
     return EXIT_OK if result.ok else EXIT_DISAGREE
 
 
@@ -113,57 +143,150 @@ def _demo(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import jacobians as jx
 
-    from .formula import FormulaError, build, parse_shape
+    from .formula import MAX_AXES, FormulaError, NumericalFailure, build, parse_shape
 
     if args.order not in jx.ORDERS:
         raise UsageError(f"--order {args.order!r} is not one of {', '.join(jx.ORDERS)}")
     rng = np.random.default_rng(args.seed)
+    limit = jx.memory.get_memory_limit()
+    budget = max(limit // VALUE_SHARE, 1)
+    why = (f"the {_human(budget)} the check command allows one value (1/{VALUE_SHARE} of the memory limit of "
+           f"{_human(limit)}: it holds every value and its routes several copies of each); use smaller --shape "
+           "sizes, or raise the limit with the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G)")
     variables = {}
     try:
         for spec in args.shape:
             name, shape = parse_shape(spec)
             if name in variables:
                 raise FormulaError(f"--shape {spec!r}: {name} is declared twice")
-            jx.memory.check_bytes(shape, np.float64, f"--shape {spec}: the data of {name}")
+            try:
+                with jx.memory.memory_limit(budget):  # the data are values of the formula too
+                    jx.memory.check_bytes(shape, np.float64, f"--shape {spec}: the data of {name}")
+            except jx.JacobianTooLarge as exc:
+                raise FormulaError(f"{exc.what} would be an array of shape {exc.shape} ({_human(exc.nbytes)}), "
+                                   f"above {why}") from None
             value = rng.uniform(0.5, 2.0, shape) if args.positive else rng.standard_normal(shape)
             variables[name] = jx.var(value, name=name)
         if not variables:
             raise FormulaError('declare the variables with --shape, e.g. --shape W=3x3 --shape X=3x5')
-        y = build(args.formula, variables)
+        for w in args.wrt:
+            if w not in variables:
+                raise FormulaError(f"--wrt {w}: no variable {w!r}; declared: {', '.join(variables)}")
+        y = build(args.formula, variables, budget=(budget, why))  # each large value priced before it is made
     except FormulaError as exc:
         raise UsageError(str(exc)) from None
-    for w in args.wrt:
-        if w not in variables:
-            raise UsageError(f"--wrt {w}: no variable {w!r}; declared: {', '.join(variables)}")
     wrt = [variables[w] for w in (args.wrt or variables)]
+    for x in wrt:
+        if y.ndim + x.ndim > MAX_AXES:
+            raise UsageError(f"the Jacobian d{_short(y.name)}/d{x.name} would have {y.ndim} + {x.ndim} = "
+                             f"{y.ndim + x.ndim} axes, but numpy arrays have at most {MAX_AXES} axes; reduce the "
+                             "formula to a scalar (e.g. sum(...) or fro(...)) or declare fewer axes with --shape")
 
     print(f"{y.name}: shape {y.shape}, from " + ", ".join(f"{n} {v.shape}" for n, v in variables.items())
           + f" ({'uniform [0.5, 2]' if args.positive else 'standard normal'}, seed {args.seed})")
-    if not np.all(np.isfinite(y.value)):
+    value_finite = bool(np.all(np.isfinite(y.value)))
+    if not value_finite:
         print("warning: the formula's value is not finite on this data (log or sqrt of a negative? try --positive)")
     try:
         c = jx.compare(y, wrt, order=args.order)
-        print(c)
-        if not args.no_explain:
+    except jx.JacobianTooLarge as exc:
+        raise _too_large(exc, "use smaller --shape sizes") from None
+    print(c)
+    failed, too_big = {}, {}  # routes that failed on the data; routes that ran out of memory or time
+    for r, skipped in c.skipped.items():
+        if skipped.startswith("failed: "):
+            reason = _first_sentence(skipped[len("failed: "):])
+            (too_big if reason.startswith(_RESOURCE) else failed)[r] = reason
+    if args.traceback and failed and c.ok is None:  # --traceback: the failing route's own traceback
+        (jx.grad if y.size == 1 else jx.jacobian)(y, wrt, method=next(iter(failed)), order=args.order)
+    nonfinite = [r for r, rs in c.results.items() if not all(np.all(np.isfinite(a)) for a in rs)]
+    other = "another --seed" if args.positive else "--positive or another --seed"  # other data
+    failures = (f"; the {_routes(failed)} failed ({next(iter(failed.values()))})" if failed else "")
+    if not value_finite:
+        raise NumericalFailure(
+            f"{_short(y.name)} is not finite on this data ({_bad_entries(y.value)}), so its derivatives are meaningless"
+            f"{failures}. The data is outside the formula's domain (log, sqrt and logdet need positive values, "
+            f"inv and solve a non-singular matrix): try {other}, or change the formula")
+    if nonfinite:
+        raise NumericalFailure(
+            f"the {_routes(nonfinite)} gave non-finite derivatives of {_short(y.name)} on this data, so the routes "
+            f"cannot be said to agree{failures}. Try {other}, or a formula that is differentiable on this data")
+    if failed and c.ok is None:
+        raise NumericalFailure(
+            f"the {_routes(failed)} failed on this data ({next(iter(failed.values()))}), so there is nothing to "
+            f"compare (see the table above). Try {other}, or change the formula")
+    if not c.results or c.ok is None:
+        ran = (f"only the {_routes(list(c.results))} ran, the others are" if c.results else
+               "no route could run, each is")
+        first = f" ({next(iter(too_big.values()))})" if too_big else ""
+        raise UsageError(f"{ran} above the memory limit or too slow{first} (see the table above), so there is "
+                         "nothing to compare: use smaller --shape sizes, or raise the limit with the environment "
+                         "variable JACOBIANS_MEMORY_LIMIT (e.g. 16G)")
+    if not args.no_explain:
+        try:
             for x in wrt:
                 print()
                 print(jx.explain(y, x, order=args.order))
-    except jx.JacobianTooLarge as exc:
-        raise UsageError(str(exc)) from None
-    if not c.results:
-        raise UsageError("no route could run (see the table above): use smaller --shape sizes")
-    finite = all(np.all(np.isfinite(r)) for rs in c.results.values() for r in rs)
-    if not finite:
-        print("warning: some route gave non-finite derivatives, so the routes cannot be said to agree")
-    return EXIT_OK if c.ok and finite else EXIT_DISAGREE
+        except jx.JacobianTooLarge as exc:
+            raise _too_large(exc, "use smaller --shape sizes, or pass --no-explain for the table only") from None
+    return EXIT_OK if c.ok else EXIT_DISAGREE
+
+
+# a route that failed for want of memory or time: the request is too large (exit 2), not a numerical failure
+_RESOURCE = ("MemoryError", "JacobianTooLarge", "NumericTooSlow", "HessianTooSlow")
+
+
+def _first_sentence(text: str) -> str:
+    """Up to the first '. ' that starts a new sentence (not the one in 'w.r.t. X')."""
+    return re.split(r"\.\s+(?=[A-Z][a-z])", text, maxsplit=1)[0]
+
+
+def _short(name: str, width: int = 60) -> str:
+    """A formula's name for a one-line message: long ones abbreviated."""
+    return name if len(name) <= width else f"{name[:width - 1]}…"
+
+
+def _routes(names) -> str:  # noqa: ANN001
+    names = list(names)
+    return f"{', '.join(names)} route{'s' * (len(names) > 1)}"
+
+
+def _bad_entries(value: np.ndarray) -> str:
+    """'-inf', or 'nan in 3 of 9 entries, inf in 1'."""
+    if value.size == 1:
+        return str(float(value.reshape(-1)[0]))
+    nan, inf = int(np.isnan(value).sum()), int(np.isinf(value).sum())
+    parts = ([f"nan in {nan:,}"] if nan else []) + ([f"±inf in {inf:,}"] if inf else [])
+    return f"{' and '.join(parts)} of its {value.size:,} entries"
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+class _Warnings:
+    """The library's warnings of one run, held until it ends: printed (once each) after a run without an
+    error; folded into an error's one line otherwise, unless the error says the same already."""
+
+    def __init__(self) -> None:
+        self.held: List[tuple] = []  # (category, one-line text)
+
+    def show(self, message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        self.held.append((category, " ".join(str(message).split())))
+
+    def flush(self) -> None:
+        for _, text in self.held:
+            print(f"warning: {text}", file=sys.stderr)
+        self.held = []
+
+    def folded(self, error: str, covers_nonfinite: bool = False) -> str:
+        """The error's line with what the held warnings said (their first clause), unless it covers it."""
+        from .node import NonFiniteWarning
+
+        notes = [text.split("; ")[0] for cat, text in self.held
+                 if not (covers_nonfinite and issubclass(cat, NonFiniteWarning))]
+        self.held = []
+        return error + "".join(f" (warned before: {n})" for n in notes)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -179,32 +302,47 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     command = next((f" {a}" for a in argv if a in ("demo", "check")), "")
     debug = "--traceback" in argv
+    from .formula import NumericalFailure
     from .memory import JacobianTooLarge
 
+    held = _Warnings()
+    prefix = f"python -m jacobians{command}: error:"
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("once")
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
         shown = warnings.showwarning
-        warnings.showwarning = _warning_line
+        warnings.showwarning = held.show
         try:
             args = parser.parse_args(argv)
             if args.command == "demo":
-                return _demo(args)
-            if args.command == "check":
-                return _check(args)
-            raise UsageError("give a command: demo or check (see python -m jacobians --help)")
+                code = _demo(args)
+            elif args.command == "check":
+                code = _check(args)
+            else:
+                raise UsageError("give a command: demo or check (see python -m jacobians --help)")
+            held.flush()
+            return code
         except SystemExit as exc:  # --help
+            held.flush()
             return int(exc.code or 0)
         except (UsageError, JacobianTooLarge, RecursionError, MemoryError) as exc:
             if debug:
+                held.flush()
                 raise
-            print(f"python -m jacobians{command}: error: {_one_line(exc)}", file=sys.stderr)
+            print(held.folded(f"{prefix} {_one_line(exc)}"), file=sys.stderr)
             return EXIT_USAGE
+        except NumericalFailure as exc:  # the data makes the formula fail: a singular matrix, a non-finite value
+            if debug:
+                held.flush()
+                raise
+            print(held.folded(f"{prefix} {_one_line(exc)}", covers_nonfinite=True), file=sys.stderr)
+            return EXIT_DISAGREE
         except Exception as exc:  # a numerical failure (singular matrix, ...) or a bug: one line, exit 1
             if debug:
+                held.flush()
                 raise
-            print(f"python -m jacobians{command}: error: {type(exc).__name__}: {_one_line(exc)} "
-                  "(rerun with --traceback for details)", file=sys.stderr)
+            print(held.folded(f"{prefix} {type(exc).__name__}: {_one_line(exc)} (rerun with --traceback for "
+                              "details)"), file=sys.stderr)
             return EXIT_DISAGREE
         finally:
             warnings.showwarning = shown

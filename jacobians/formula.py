@@ -6,7 +6,14 @@ The grammar is a whitelist of Python expression syntax:
 * ``+ - * / @`` between expressions, ``**`` with a constant exponent, unary ``-``;
 * ``.T`` (transpose);
 * calls of the toolkit's ops by name — ``fro(W @ X)``, ``sum(X, axis=0)``,
-  ``reshape(X, (2, 6))`` — whose extra arguments are literal numbers or tuples.
+  ``reshape(X, (2, 6))`` — whose extra arguments are literal numbers or tuples;
+  where an op means integers (shapes, axes, counts: :data:`INTEGER_PARAMS`) they
+  must be integer literals, so ``reshape(X, (9.0,))`` is refused like
+  ``sum(X, axis=1.5)``.
+
+A numerical failure of the data (``inv(X - X)``: a singular matrix) is a
+:class:`NumericalFailure`, not a bad formula. ``build(..., budget=)`` prices
+every large value before an op computes it.
 
 Anything else (attributes, subscripts, lambdas, comprehensions, strings…)
 is refused with a :class:`FormulaError` naming the piece of the formula.
@@ -23,19 +30,31 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Dict, Mapping, Tuple
+import inspect
+from contextlib import nullcontext
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from . import ops
+import numpy as np
+
+from . import memory, ops
 from .graph import ancestors
 from .node import Node
 
-__all__ = ["FormulaError", "FUNCTIONS", "build", "parse_shape", "MAX_FORMULA"]
+__all__ = ["FormulaError", "NumericalFailure", "FUNCTIONS", "INTEGER_PARAMS", "build", "parse_shape", "dimension",
+           "MAX_FORMULA", "MAX_AXES", "MAX_DIMENSION"]
 
 MAX_FORMULA = 10_000  # characters
+MAX_AXES = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32  # numpy's NPY_MAXDIMS
+MAX_DIMENSION = 2**63 - 1  # the largest length numpy's index type (intp) holds
 
 
 class FormulaError(ValueError):
     """A formula or shape specification that cannot be built; the message says which part and why."""
+
+
+class NumericalFailure(ArithmeticError):
+    """The data makes the formula fail numerically (a singular matrix, a non-finite result): not a bad
+    formula — the command line exits 1 for it, 2 for a :class:`FormulaError`."""
 
 
 FUNCTIONS: Dict[str, Any] = {name: getattr(ops, name) for name in ops.__all__}
@@ -48,6 +67,34 @@ _BINOPS = {
     ast.MatMult: lambda a, b: a @ b,
 }
 _ALLOWED = "numbers, the names given with --shape, + - * / @, ** with a constant exponent, .T and calls of the ops"
+
+# Parameters of the ops that mean integers (axes, shapes, counts, offsets, indices): a literal given
+# for one must be an int or a tuple of ints — never 1.5, 9.0 or True.
+INTEGER_PARAMS = frozenset({
+    "axis", "axes", "axis1", "axis2", "source", "destination", "shape", "n", "k", "offset", "shift", "repeats",
+    "reps", "indices_or_sections", "kernel_size", "stride", "padding", "dilation", "pad_width", "indices", "index",
+})
+
+
+def dimension(text: str, what: str, example: str) -> int:
+    """A length typed on the command line: ASCII digits only, at least 1, at most :data:`MAX_DIMENSION`.
+
+    The one checker for ``--shape`` and the demos' ``--sizes``; ``what`` names the
+    argument in the message, ``example`` shows a good value.
+
+    >>> dimension("12", "--sizes D", "D=3")
+    12
+    >>> dimension("\uff13", "--sizes D", "D=3")
+    Traceback (most recent call last):
+    ...
+    jacobians.formula.FormulaError: --sizes D: '３' must be a positive integer written with the digits 0-9, e.g. D=3
+    """
+    if not re.fullmatch(r"[0-9]+", text) or int(text) == 0:  # [0-9], not \d or isdigit(): no '３', '٣' or '²'
+        raise FormulaError(f"{what}: {text!r} must be a positive integer written with the digits 0-9, e.g. {example}")
+    if int(text) > MAX_DIMENSION:
+        raise FormulaError(f"{what}: {text} is longer than any array can be (numpy's limit is {MAX_DIMENSION:,}, "
+                           f"2**63 - 1); give a small size, e.g. {example}")
+    return int(text)
 
 
 def parse_shape(spec: str) -> Tuple[str, Tuple[int, ...]]:
@@ -64,9 +111,42 @@ def parse_shape(spec: str) -> Tuple[str, Tuple[int, ...]]:
         raise FormulaError(f"--shape {spec!r}: {name!r} is the name of an op; pick another variable name")
     if dims in ("scalar", "()"):
         return name, ()
-    if not re.fullmatch(r"[0-9]+(x[0-9]+)*", dims) or any(int(d) == 0 for d in dims.split("x")):
-        raise FormulaError(f"--shape {spec!r}: dimensions must be positive integers joined by x, e.g. {name}=3x5")
-    return name, tuple(int(d) for d in dims.split("x"))
+    parts = dims.split("x")
+    if len(parts) > MAX_AXES:
+        raise FormulaError(f"--shape {spec[:40]!r}…: {len(parts)} axes, but numpy arrays have at most {MAX_AXES} "
+                           f"axes; declare at most {MAX_AXES} dimensions, e.g. {name}=3x5")
+    try:
+        shape = tuple(dimension(d, f"--shape {spec!r}", f"{name}=3x5") for d in parts)
+    except FormulaError as exc:
+        raise FormulaError(f"{exc} (dimensions must be positive integers joined by x)") from None
+    return name, shape
+
+
+def _integers(node: ast.AST, text: str, param: str, call: ast.AST) -> Any:
+    """The literal for an op's integer parameter ``param`` of ``call``: an int or a tuple of ints, as written."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    flat = value if isinstance(value, (tuple, list)) else (value,)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+        raise FormulaError(f"in {_src(text, call)!r}: {param} must be a whole number or a tuple of whole numbers, "
+                           f"written as integer literals such as 2 or (3, 3), not {_src(text, node)}")
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _positional(fn: Any) -> List[str]:
+    """The names of ``fn``'s positional parameters, up to a ``*args``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - every op is a Python function
+        return []
+    names = []
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(p.name)
+    return names
 
 
 def _literal(node: ast.AST, text: str) -> Any:
@@ -93,9 +173,10 @@ def _name(result: Any, text: str, node: ast.AST) -> Any:
 
 
 class _Builder:
-    def __init__(self, text: str, variables: Mapping[str, Node]):
+    def __init__(self, text: str, variables: Mapping[str, Node], budget: Optional[Tuple[int, str]] = None):
         self.text = text
         self.variables = dict(variables)
+        self.budget = budget
 
     def fail(self, node: ast.AST, why: str) -> FormulaError:
         return FormulaError(f"in {_src(self.text, node)!r}: {why}")
@@ -140,27 +221,55 @@ class _Builder:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             fn = _src(self.text, node.func)
             raise FormulaError(f"unknown function {fn!r} in the formula; the ops are: {', '.join(sorted(FUNCTIONS))}")
-        args = [_literal(a, self.text) if isinstance(a, (ast.Tuple, ast.List)) else self.visit(a) for a in node.args]
+        names = _positional(FUNCTIONS[node.func.id])
+        args = []
+        for i, a in enumerate(node.args):
+            if isinstance(a, ast.Starred):
+                raise self.fail(node, "*args are not allowed")
+            param = names[i] if i < len(names) else None
+            if param in INTEGER_PARAMS:
+                args.append(_integers(a, self.text, param, node))
+            else:
+                args.append(_literal(a, self.text) if isinstance(a, (ast.Tuple, ast.List)) else self.visit(a))
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.fail(node, "**kwargs are not allowed")
-            kwargs[kw.arg] = _literal(kw.value, self.text)
+            kwargs[kw.arg] = (_integers(kw.value, self.text, kw.arg, node) if kw.arg in INTEGER_PARAMS
+                              else _literal(kw.value, self.text))
         return self.op(node, lambda: FUNCTIONS[node.func.id](*args, **kwargs))
 
     def op(self, node: ast.AST, make) -> Any:
         try:
-            result = make()
+            # the library prices an op's large output before computing it: against the budget, here
+            with memory.memory_limit(self.budget[0]) if self.budget else nullcontext():
+                result = make()
         except FormulaError:
             raise
+        except memory.JacobianTooLarge as exc:
+            if not self.budget:
+                raise
+            raise self.fail(node, f"{exc.what} would be an array of shape {exc.shape} "
+                                  f"({memory._human(exc.nbytes)}), above {self.budget[1]}") from None
+        except np.linalg.LinAlgError as exc:  # the data, not the formula: a singular matrix
+            raise NumericalFailure(f"in {_src(self.text, node)!r}: {' '.join(str(exc).split())}") from exc
         except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # shape errors name the op and shapes
             msg = str(exc).strip("'\"")
+            if "maximum supported dimension" in msg:  # numpy's own words for more than MAX_AXES axes
+                msg = (f"numpy arrays have at most {MAX_AXES} axes ({msg}); use fewer axes, e.g. reshape the "
+                       "variable first")
             raise self.fail(node, msg) from None
         return _name(result, self.text, node)
 
 
-def build(text: str, variables: Mapping[str, Node]) -> Node:
-    """Build the node for formula ``text`` from ``variables`` (name -> node), safely."""
+def build(text: str, variables: Mapping[str, Node], budget: Optional[Tuple[int, str]] = None) -> Node:
+    """Build the node for formula ``text`` from ``variables`` (name -> node), safely.
+
+    ``budget=(nbytes, why)``: while the ops run, the memory limit is ``nbytes``, so
+    an op whose output would be larger (above 2**20 entries, the outputs the library
+    prices) is refused before it is computed, with a :class:`FormulaError` that ends
+    "above {why}". A singular matrix in the forward pass raises :class:`NumericalFailure`.
+    """
     if len(text) > MAX_FORMULA:
         raise FormulaError(f"formula of {len(text):,} characters is longer than {MAX_FORMULA:,}; build such a graph "
                            "in Python with the jx ops")
@@ -172,7 +281,7 @@ def build(text: str, variables: Mapping[str, Node]) -> Node:
         where = f" at column {exc.offset}" if exc.offset else ""
         raise FormulaError(f"formula {text!r} is not a valid expression ({exc.msg}{where})") from None
     try:
-        result = _Builder(text.strip(), variables).visit(tree.body)
+        result = _Builder(text.strip(), variables, budget).visit(tree.body)
     except RecursionError:
         raise FormulaError(f"formula {text[:40]!r}… is nested too deeply") from None
     if not isinstance(result, Node) or not any(n.kind == "var" for n in ancestors(result)):

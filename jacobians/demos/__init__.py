@@ -1,7 +1,11 @@
 """Teaching demos, one module each: ``python -m jacobians demo [NAME]``.
 
 Every demo module defines ``NAME``, ``SUMMARY``, ``SIZES`` (the size names and
-their defaults, in order) and ``run(sizes, seed, plot_dir, out) -> DemoResult``.
+their defaults, in order), ``footprint(sizes, plot) -> (data, dense)`` (the arrays
+it will make, as (what, shape) pairs, from the sizes alone) and
+``run(sizes, seed, plot_dir, out) -> DemoResult``. :func:`run_demo` prices the
+footprint with the memory guard before the demo allocates anything, so sizes
+too large for memory are refused in milliseconds (:class:`jacobians.JacobianTooLarge`).
 
 >>> sorted(DEMOS)
 ['chain', 'conv', 'hessian', 'mlp']
@@ -12,18 +16,24 @@ their defaults, in order) and ``run(sizes, seed, plot_dir, out) -> DemoResult``.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
+from .. import memory
+from ..formula import FormulaError, dimension
 from ..node import Node
 
-__all__ = ["DEMOS", "DEFAULT", "DemoResult", "get_demo", "parse_sizes", "run_demo"]
+__all__ = ["DEMOS", "DEFAULT", "DemoResult", "get_demo", "parse_sizes", "run_demo", "price"]
+
+Arrays = Sequence[Tuple[str, Tuple[int, ...]]]  # (what, shape) of arrays a demo makes
 
 # name -> module; the first is the default (the README's ``python -m jacobians demo``)
 DEMOS: Dict[str, str] = {
@@ -79,9 +89,10 @@ def parse_sizes(text: str, defaults: Dict[str, int]) -> Dict[str, int]:
         key, _, value = item.partition("=")
         if key not in defaults:
             raise DemoError(f"--sizes: unknown size {key!r}; this demo's sizes are {expected}")
-        if not value.isdigit() or int(value) < 1:
-            raise DemoError(f"--sizes: {key}={value!r} must be a positive integer (e.g. {key}={defaults[key]})")
-        sizes[key] = int(value)
+        try:
+            sizes[key] = dimension(value, f"--sizes {key}", f"{key}={defaults[key]}")
+        except FormulaError as exc:
+            raise DemoError(str(exc)) from None
     return sizes
 
 
@@ -99,10 +110,49 @@ def run_demo(name: str = DEFAULT, sizes: Optional[Dict[str, int]] = None, seed: 
     mod = get_demo(name)
     full = dict(mod.SIZES)
     full.update(sizes or {})
-    if plot_dir is not None:
-        plot_dir = Path(plot_dir)
-        plot_dir.mkdir(parents=True, exist_ok=True)
-    return mod.run(full, seed, plot_dir, out or sys.stdout)
+    data, dense = mod.footprint(full, plot_dir is not None)
+    with price(name, data, dense):  # before the demo allocates anything: sizes too large are refused here
+        if plot_dir is not None:
+            plot_dir = Path(plot_dir)
+            plot_dir.mkdir(parents=True, exist_ok=True)
+        return mod.run(full, seed, plot_dir, out or sys.stdout)
+
+
+@contextlib.contextmanager
+def price(name: str, data: Arrays, dense: Arrays) -> Iterator[int]:
+    """Price a demo's arrays from their shapes (float64), before any is made; a context that holds the data.
+
+    Each array must fit the memory limit (:func:`jacobians.memory.check_bytes`, which
+    raises :class:`jacobians.JacobianTooLarge` naming it, its shape and bytes); so must
+    the data and values together, and — beside them — the dense arrays (explicit
+    Jacobians) together, since the demo keeps them. Inside the block the data's bytes
+    are reserved (:func:`jacobians.memory.reserve`): the library's own calls are priced
+    beside them.
+
+    >>> with price("chain", [("X", (3, 4))], [("dY/dW", (3, 4, 3, 3))]) as held:
+    ...     held
+    96
+    >>> with memory.memory_limit("1M"), price("chain", [("X", (10, 10))], [("dY/dW", (100, 100, 100))]):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    jacobians.memory.JacobianTooLarge: demo chain: dY/dW: the explicit array of shape (100, 100, 100) ...
+    """
+    f64 = np.float64
+    for what, shape in list(data) + list(dense):
+        memory.check_bytes(shape, f64, f"demo {name}: {what}")
+    together = lambda arrays: sum(math.prod(shape) for _, shape in arrays)  # noqa: E731
+    if len(data) > 1:
+        memory.check_bytes((together(data),), f64, f"demo {name}: its data and values together "
+                           f"({', '.join(what for what, _ in data)}), flattened")
+    held = together(data) * np.dtype(f64).itemsize
+    with memory.reserve(held, f"demo {name}: its data and values"):
+        if len(dense) == 1:
+            memory.check_bytes(dense[0][1], f64, f"demo {name}: {dense[0][0]}, beside its data")
+        elif dense:
+            memory.check_bytes((together(dense),), f64, f"demo {name}: the dense arrays it keeps together "
+                               f"({', '.join(what for what, _ in dense)}), flattened")
+        yield held
 
 
 # ------------------------------------------------------------ shared helpers

@@ -10,7 +10,7 @@ dl/dX, path by path.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, TextIO
+from typing import Dict, Optional, TextIO, Tuple
 
 import numpy as np
 
@@ -18,12 +18,23 @@ import jacobians as jx
 
 from ..index_form import index_form
 from ..vec_forms import vec_form
-from . import DemoResult, Printer, matrix, named, write_pictures
+from . import Arrays, DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "chain"
 SUMMARY = "seed 1: W = X Xᵀ, Y = W X, l = ‖Y‖_F — the 4-tensor dY/dW and the contraction that gives a matrix"
 SIZES: Dict[str, int] = {"D": 3, "N": 4}
 TOL = 1e-10  # exact routes agree to round-off
+
+
+def footprint(sizes: Dict[str, int], plot: bool = False) -> Tuple[Arrays, Arrays]:
+    """The arrays run() makes, from the sizes alone: (data and values, dense Jacobians it keeps)."""
+    D, N = sizes["D"], sizes["N"]
+    data = [("X", (D, N)), ("W = X Xᵀ", (D, D)), ("Y = W X", (D, N)),
+            ("the gradients dl/dW and dl/dX", (8, D, max(D, N)))]
+    dense = [("dY/dW and the same tensor from its index formula", (2, D, N, D, D))]
+    if plot:
+        dense += [("dY/dX (for --plot)", (D, N, D, N)), ("dW/dX (for --plot)", (D, D, D, N))]
+    return data, dense
 
 
 def build(D: int, N: int, seed: int):
@@ -66,9 +77,13 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     p("    (δ_ca is 1 when c = a, else 0: W's row a only reaches Y's row a)")
     built = np.einsum("ca,bd->cdab", np.eye(D), Xv)
     p(f"The same tensor from the formula, np.einsum('ca,bd->cdab', I, X): {agree('formula', J, built, 0.0)}")
-    v = vec_form(Y, W)
-    p(f"Matricized, J.reshape({D * N}, {D * D}) is dvec(Y)/dvec(W) = {v.row_text} in numpy's row-major vec")
-    p(f"(the column-major vec of textbooks writes it {v.col_text}).")
+    v = vec_form(Y, W)  # None above the size vec_forms checks its matrices at
+    if v is not None:
+        p(f"Matricized, J.reshape({D * N}, {D * D}) is dvec(Y)/dvec(W) = {v.row_text} in numpy's row-major vec")
+        p(f"(the column-major vec of textbooks writes it {v.col_text}).")
+    else:
+        p(f"Matricized, J.reshape({D * N}, {D * D}) is dvec(Y)/dvec(W) = I_{D} ⊗ Xᵀ in numpy's row-major vec")
+        p("(the vec form is derived and checked for smaller sizes only; try --sizes D=3,N=4).")
 
     # -------------------------------------------------------------- 2
     p.section("2. The chain rule contracts it back to a matrix")

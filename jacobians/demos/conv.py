@@ -17,7 +17,7 @@ X of shape (1, C, H, W) and a kernel W of shape (O, C, kh, kw). The demo prints
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, TextIO
+from typing import Dict, Optional, TextIO, Tuple
 
 import numpy as np
 
@@ -25,12 +25,26 @@ import jacobians as jx
 
 from ..index_form import index_form
 from ..ops.nn import selection
-from . import DemoError, DemoResult, Printer, matrix, named, write_pictures
+from . import Arrays, DemoError, DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "conv"
 SUMMARY = "conv2d: the delta (Toeplitz) structure of dY/dX and dY/dW; its VJP is the transposed convolution"
 SIZES: Dict[str, int] = {"C": 2, "H": 4, "W": 5, "O": 2, "kh": 2, "kw": 3}
 TOL = 1e-10
+
+
+def footprint(sizes: Dict[str, int], plot: bool = False) -> Tuple[Arrays, Arrays]:
+    """The arrays run() makes, from the sizes alone: (data and values, dense Jacobians it keeps)."""
+    C, H, W, O, kh, kw = (sizes[k] for k in ("C", "H", "W", "O", "kh", "kw"))
+    if kh > H or kw > W:
+        raise DemoError(f"--sizes: the kernel {kh}×{kw} must fit the input {H}×{W} (kh ≤ H, kw ≤ W)")
+    Ho, Wo = H - kh + 1, W - kw + 1
+    data = [("X", (1, C, H, W)), ("Y, G and G ⊙ Y", (3, O, Ho, Wo)), ("G zero-padded", (O, H + kh - 1, W + kw - 1)),
+            ("the three VJPs w.r.t. X", (3, C, H, W)), ("the kernel and its gradients", (4, O, C, kh, kw)),
+            ("the window", (H, W))]
+    dense = [("dY/dX", (1, O, Ho, Wo, 1, C, H, W)),
+             ("dY/dW and two copies of its off-diagonal blocks", (3, O, Ho, Wo, O, C, kh, kw))]
+    return data, dense
 
 
 def build(C: int, H: int, W: int, O: int, kh: int, kw: int, seed: int):

@@ -14,18 +14,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, TextIO
+from typing import Dict, Optional, TextIO, Tuple
 
 import numpy as np
 
 import jacobians as jx
 
-from . import DemoResult, Printer, matrix, named
+from . import Arrays, DemoResult, Printer, matrix, named
 
 NAME = "hessian"
 SUMMARY = "least squares: d²l/dW² = 2 XᵀX ⊗ I and a one-step Newton solve; an MLP's Gauss–Newton and curvature parts"
 SIZES: Dict[str, int] = {"m": 6, "n": 3, "k": 2, "h": 4}
 TOL = 1e-9
+PER_OUTPUT = 256  # section 3 computes one Hessian per output entry up to m·k of these (each takes milliseconds)
+
+
+def footprint(sizes: Dict[str, int], plot: bool = False) -> Tuple[Arrays, Arrays]:
+    """The arrays run() makes, from the sizes alone: (data and values, dense Hessians and Jacobians it keeps)."""
+    m, n, k, h = sizes["m"], sizes["n"], sizes["k"], sizes["h"]
+    data = [("X", (m, n)), ("T, X W − T, its square, out − T, its square and dl/dout", (8, m, k)),
+            ("X W1 and tanh(X W1)", (2, m, h)), ("W, W1, W2 and the gradients", (6, max(n, h), max(k, h)))]
+    dense = [("d²l/dW², 2 XᵀX ⊗ I and the Newton system", (3, n * k, n * k)), ("dout/dW1", (m, k, n, h)),
+             ("d²l/dout²", (m, k, m, k)), ("d²l/dW1², its Gauss–Newton and curvature parts, the numeric one",
+                                          (4, n, h, n, h)),
+             ("each output's own Hessian w.r.t. W1, stacked", (2, min(m * k, PER_OUTPUT), n * h, n * h))]
+    return data, dense
 
 
 def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO) -> DemoResult:
@@ -71,16 +84,21 @@ def run(sizes: Dict[str, int], seed: int, plot_dir: Optional[Path], out: TextIO)
     J = jx.jacobian(out_, W1n)                                  # (m, k) + W1.shape
     Hout = jx.hessian(loss, out_)                              # (m, k) + (m, k): 2 δ δ
     gout = jx.grad(loss, out_)                                 # (m, k): 2 (out − T)
-    GN = np.einsum("ijab,ijkl,klcd->abcd", J, Hout, J)
+    GN = np.einsum("ijab,ijkl,klcd->abcd", J, Hout, J, optimize=True)
     curvature = Hfull - GN
-    second = np.stack([jx.hessian(out_.reshape(-1)[q], W1n) for q in range(m * k)]).reshape((m, k) + Hfull.shape)
+    if m * k <= PER_OUTPUT:  # each output's own Hessian, weighted by the loss's gradient
+        second = np.stack([jx.hessian(out_.reshape(-1)[q], W1n) for q in range(m * k)]).reshape((m, k) + Hfull.shape)
+        weighted, how = np.einsum("ij,ijabcd->abcd", gout, second), "from each output's own Hessian"
+    else:  # the same sum in one Hessian: of Σ g ⊙ out, with g held constant
+        weighted = jx.hessian(jx.sum(jx.const(gout, name="g") * out_), W1n)
+        how = (f"as the Hessian of Σ g ⊙ out with g held constant ({m * k} outputs; one Hessian each up to "
+               f"{PER_OUTPUT})")
     res.values.update(H_mlp=Hfull, GN=GN, curvature=curvature)
     p(f"H = d²l/dW1² has shape {Hfull.shape}. With J = d out/dW1 {J.shape}, H_out = d²l/dout² {Hout.shape}"
       f" and g = dl/dout {gout.shape}:")
     p("  H = Σ J_ij,ab H_out,ij,kl J_kl,cd  +  Σ_ij g_ij d²out_ij/dW1_ab dW1_cd")
     p("      (Gauss–Newton, Jᵀ H_out J)       (curvature, Σ g ∂²out)")
-    p("  the curvature part from each output's own Hessian: "
-      + res.agree("curvature", curvature, np.einsum("ij,ijabcd->abcd", gout, second), TOL))
+    p(f"  the curvature part {how}: " + res.agree("curvature", curvature, weighted, TOL))
     N = jx.hessian(loss, W1n, method="numeric")
     p("  H against central differences of the gradient: " + res.agree("H vs numeric", Hfull, N, 1e-5))
     ev = lambda M: np.linalg.eigvalsh(M.reshape(n * h, n * h))  # noqa: E731

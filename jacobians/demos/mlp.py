@@ -14,20 +14,32 @@ and the matrix formulas of backpropagation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, TextIO
+from typing import Dict, Optional, TextIO, Tuple
 
 import numpy as np
 
 import jacobians as jx
 
 from ..index_form import index_form
-from . import DemoResult, Printer, matrix, named, write_pictures
+from . import Arrays, DemoResult, Printer, matrix, named, write_pictures
 
 NAME = "mlp"
 SUMMARY = ("seed 2: z = x ω + 1_m b, ŷ = σ(z), C = 1ᵀ C(ŷ) 1 — 'Hadamard with a 4-tensor' and '(∂x/∂w) ω' "
            "as contractions")
 SIZES: Dict[str, int] = {"m": 4, "n0": 3, "n1": 5, "n2": 2}
 TOL = 1e-10
+
+
+def footprint(sizes: Dict[str, int], plot: bool = False) -> Tuple[Arrays, Arrays]:
+    """The arrays run() makes, from the sizes alone: (data and values, dense Jacobians it keeps)."""
+    m, n0, n1, n2 = sizes["m"], sizes["n0"], sizes["n1"], sizes["n2"]
+    data = [("a, the data", (m, n0)), ("t, the targets", (m, n2)), ("1_m", (m, 1)),
+            ("w, ω and b", (n0 * n1 + n1 * n2 + n2,)),
+            ("a w, x = tanh(a w) and the backpropagation temporaries", (5, m, n1)),
+            ("x ω, 1_m b, z, ŷ, ŷ − t, C(ŷ), dC/dŷ, σ'(z) and Δ", (12, m, n2))]
+    dense = [("dŷ/dz", (m, n2, m, n2)), ("dx/dw", (m, n1, n0, n1)),
+             ("dz/dw and (∂x/∂w) ω", (2, m, n2, n0, n1)), ("dz/db and 1_m ⊗ I", (2, m, n2, n2))]
+    return data, dense
 
 
 def build(m: int, n0: int, n1: int, n2: int, seed: int):
