@@ -25,6 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import opt_einsum as oe
 
+from . import memory
+
 __all__ = ["TooManyIndices", "canonical", "Compiled", "compile_path", "contract", "pairwise", "step", "transfer"]
 
 # Matrix-vector steps up to this many entries run in numpy's own single-threaded loop: it is
@@ -118,6 +120,7 @@ def compile_path(eq: str, shapes: Sequence[Tuple[int, ...]]) -> Compiled:
     return comp
 
 
+PRICED = 1 << 20  # a contraction holding more elements than this at once is priced first (memory.check_bytes)
 TILE = 64  # the tile side of a cache-friendly copy between arrays whose fastest axes differ
 
 
@@ -156,6 +159,9 @@ def transfer(dst: np.ndarray, src: np.ndarray, add: bool = False) -> None:
 def contract(eq: str, arrays: Sequence[np.ndarray], out: Optional[np.ndarray] = None) -> np.ndarray:
     """Execute ``eq`` on ``arrays`` along the cached path; the last step may write straight into ``out``."""
     comp = compile_path(eq, [a.shape for a in arrays])
+    if comp.peak > PRICED:  # a VJP's or forward's own intermediates: priced like every large array
+        memory.check_bytes((comp.peak,), np.result_type(*arrays), f"the contraction {eq} (its intermediates and "
+                                                                  "product at once)")
     pending = list(arrays)
     for k, (take, eq_step) in enumerate(comp.steps):
         ops = [pending.pop(i) for i in take]  # opt_einsum's order: its step equation reads them so

@@ -223,9 +223,11 @@ def _vjp_plan(eq: str, k: int, shapes: Tuple[Shape, ...]) -> tuple:
             tuple(uniq.index(sk[a]) for a in kept), ties)
 
 
-def einsum_family(name: str, example: Tuple[Shape, ...], eq: str, forward=einsum_forward) -> Op:
-    """Register an einsum spec under a numpy name: the family's one form and one VJP (and its own forward)."""
-    return register(Op(name, forward, einsum_shape, forms=einsum_form, vjps=einsum_vjp, params=("eq", "scale", "ones"),
+def einsum_family(name: str, example: Tuple[Shape, ...], eq: str, forward=einsum_forward, vjp=None) -> Op:
+    """Register an einsum spec under a numpy name: the family's one form and one VJP (or the op's own,
+    checked against the form like every VJP; and its own forward)."""
+    return register(Op(name, forward, einsum_shape, forms=einsum_form, vjps=vjp or einsum_vjp,
+                       params=("eq", "scale", "ones"),
                        example=example, example_params={"eq": eq}, broadcasts=False))
 
 

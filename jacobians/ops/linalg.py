@@ -54,14 +54,16 @@ Kink and tie policies (each op's ``policy``; the other ops are smooth where defi
 from __future__ import annotations
 
 import numbers
+import string
 from typing import Any, Tuple
 
 import numpy as np
 
 from ..form import IN_LABELS, Factor, Factored, Product, as_factor
+from ..kernel import contract
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
-from .einsum import apply_spec, einsum_family, parse_einsum
+from .einsum import apply_spec, einsum_family, einsum_vjp, parse_einsum
 
 __all__ = ["fro", "inv", "det", "logdet", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "pinv",
            "matrix_power", "kron", "cross"]
@@ -835,7 +837,29 @@ def matrix_power(a: Any, n: int) -> Node:
 
 
 # ------------------------------------------------------------------ kron, cross (einsum specs)
-_KRON = einsum_family("kron", ((2, 2), (2, 2), (4, 2), (4, 2), (4, 2), (4, 2)), "pq,kl,Ip,Ik,Jq,Jl->IJ")
+def _kron_forward(a: np.ndarray, b: np.ndarray, *selections: np.ndarray, eq: str, scale: float = 1.0,
+                  ones: Tuple[int, ...] = ()) -> np.ndarray:
+    return np.kron(a, b)  # the spec's numbers by numpy's own routine: no einsum over the selection matrices
+
+
+def _kron_vjp(k: int, g: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, *selections: np.ndarray,
+              eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
+    """dl/dA[p] = Σ_k G[p·m_B + k] B[k] per axis: G viewed as (A's axis, B's axis) pairs, contracted with B
+    (and the same for B) — never the spec's contraction over the selection matrices, which can be huge."""
+    if k > 1:  # the selection matrices themselves (constants)
+        return einsum_vjp(k, g, y, a, b, *selections, eq=eq, scale=scale, ones=ones)
+    nd = max(a.ndim, b.ndim)
+    pa, pb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
+    la, lb = string.ascii_letters[:nd], string.ascii_letters[nd:2 * nd]
+    pairs = "".join(p + q for p, q in zip(la, lb))
+    G = np.reshape(g, [n for d in range(nd) for n in (pa[d], pb[d])])
+    if k == 0:
+        return contract(f"{pairs},{lb}->{la}", [G, b.reshape(pb)]).reshape(a.shape) * scale
+    return contract(f"{pairs},{la}->{lb}", [G, a.reshape(pa)]).reshape(b.shape) * scale
+
+
+_KRON = einsum_family("kron", ((2, 2), (2, 2), (4, 2), (4, 2), (4, 2), (4, 2)), "pq,kl,Ip,Ik,Jq,Jl->IJ",
+                      _kron_forward, _kron_vjp)
 _CROSS = einsum_family("cross", ((3,), (3,), (3, 3, 3)), "j,k,ijk->i")
 
 _LEVI_CIVITA = np.zeros((3, 3, 3))
