@@ -213,7 +213,7 @@ def _run_check(args: argparse.Namespace) -> int:
             (too_big if reason.startswith(_RESOURCE) else failed)[r] = reason
     if args.traceback and failed and c.ok is None:  # --traceback: the failing route's own traceback
         (jx.grad if y.size == 1 else jx.jacobian)(y, wrt, method=next(iter(failed)), order=args.order)
-    nonfinite = [r for r, rs in c.results.items() if not all(np.all(np.isfinite(a)) for a in rs)]
+    nonfinite = c.nonfinite
     other = "another --seed" if args.positive else "--positive or another --seed"  # other data
     failures = (f"; the {_routes(failed)} failed ({next(iter(failed.values()))})" if failed else "")
     if not value_finite:

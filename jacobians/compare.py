@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -45,17 +45,28 @@ def discrepancy(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
     Non-finite entries in either array give (inf, inf): a NaN gradient agrees with nothing.
     """
     diff = scale = 0.0
-    fa, fb = a.reshape(-1), b.reshape(-1)
-    for k in range(0, fa.size, _BLOCK):  # block by block: no temporary the size of a Jacobian
-        pa, pb = fa[k:k + _BLOCK].astype(np.float64), fb[k:k + _BLOCK].astype(np.float64)
-        if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pb))):
+    for pa, pb in zip(_blocks(a), _blocks(b)):
+        if not (finite(pa) and finite(pb)):
             return float("inf"), float("inf")
+        pa, pb = pa.astype(np.float64), pb.astype(np.float64)
         diff = max(diff, float(np.max(np.abs(pa - pb))))
         scale = max(scale, float(np.max(np.abs(pa))), float(np.max(np.abs(pb))))
     return diff, (diff / scale if scale > 0 else diff)
 
 
-_BLOCK = 1 << 16  # entries compared at once
+_BLOCK = 1 << 13  # entries looked at at once: no temporary the size of a Jacobian
+_SCRATCH = 8 * _BLOCK * 8  # bytes the comparison of two results holds at once (copies, differences, masks)
+
+
+def _blocks(a: np.ndarray) -> Iterator[np.ndarray]:
+    flat = a.reshape(-1)
+    for k in range(0, flat.size, _BLOCK):
+        yield flat[k:k + _BLOCK]
+
+
+def finite(a: np.ndarray) -> bool:
+    """No NaN or ±Inf in ``a``, looked at block by block."""
+    return all(bool(np.isfinite(b).all()) for b in _blocks(np.asarray(a)))
 
 
 @dataclass
@@ -83,7 +94,7 @@ class Comparison:
     @property
     def nonfinite(self) -> List[str]:
         """The routes whose result holds NaN or ±Inf (they agree with nothing)."""
-        return [r for r, res in self.results.items() if not all(np.all(np.isfinite(a)) for a in res)]
+        return [r for r, res in self.results.items() if not all(finite(a) for a in res)]
 
     def verdict(self) -> str:
         """One line: agree, disagree (naming NaN routes), or nothing to compare, and which checks did not run."""
@@ -206,7 +217,7 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = 
 
 def _keeping(out: Comparison):  # type: ignore[no-untyped-def]
     """The next route runs beside the results kept so far (memory.reserve): the limit bounds the whole compare."""
-    kept = sum(a.nbytes for res in out.results.values() for a in res)
+    kept = sum(a.nbytes for res in out.results.values() for a in res) + _SCRATCH  # and room to compare them
     return memory.reserve(kept, f"compare: the results of {', '.join(out.results) or 'no route'} kept to compare")
 
 

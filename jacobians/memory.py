@@ -239,11 +239,12 @@ def ufunc_buffers(elements: int) -> int:
     return 3 * min(np.getbufsize(), int(elements))
 
 
-def working_set(nodes: Sequence[Any], copies: int = 1, itemsize: Optional[int] = None, temporaries: int = 4) -> int:
+def working_set(nodes: Sequence[Any], copies: int = 1, itemsize: Optional[int] = None, temporaries: int = 4,
+                bookkeeping: int = BOOKKEEPING) -> int:
     """Bytes a sweep over ``nodes`` may hold at once: ``copies`` arrays the size of each node (its
     cotangent, tangent or recomputed value), ``temporaries`` more the size of the largest (one op's
-    rule at work) and numpy's ufunc buffers for it (:func:`ufunc_buffers`), and :data:`BOOKKEEPING`
-    per node. ``itemsize`` overrides the nodes' own (8 for the float64 numeric route).
+    rule at work) and numpy's ufunc buffers for it (:func:`ufunc_buffers`), and ``bookkeeping`` bytes
+    per node (:data:`BOOKKEEPING`). ``itemsize`` overrides the nodes' own (8 for the float64 numeric route).
 
     >>> import jacobians as jx
     >>> x = jx.var(np.ones(1000), name="x")
@@ -257,7 +258,7 @@ def working_set(nodes: Sequence[Any], copies: int = 1, itemsize: Optional[int] =
         return 0
     one = sizes[largest] * items[largest]
     return (copies * sum(n * i for n, i in zip(sizes, items)) + temporaries * one
-            + ufunc_buffers(sizes[largest]) * items[largest] + BOOKKEEPING * len(sizes))
+            + ufunc_buffers(sizes[largest]) * items[largest] + bookkeeping * len(sizes))
 
 
 @contextlib.contextmanager

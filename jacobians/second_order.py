@@ -200,7 +200,9 @@ def _block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, .
             rows[k] = _block(flat[k], a, b, method, hold)
         return H
     nodes = list({n.id: n for v in (a, b) for n in between(y, v, hold)}.values())
-    with memory.reserve(memory.working_set(nodes, copies=6, itemsize=8 if method == "numeric" else None),
+    # the gradient graph: about four nodes, with their values and tangents, per node of y
+    with memory.reserve(memory.working_set(nodes, copies=6, itemsize=8 if method == "numeric" else None,
+                                           bookkeeping=4 * memory.BOOKKEEPING),
                         f"hessian d²{y.name}/d{a.name}d{b.name} ({method} route): the values, tangents and "
                         f"temporaries of the gradient graph over {len(nodes)} nodes"):
         return _scalar_block(y, a, b, method, hold, shape)
