@@ -1,8 +1,9 @@
 """Planning time of ``jx.plan(..., "optimal")`` against graph size, and the FLOPs it plans.
 
-Three families, the ones issue #14 names: a chain of elementwise ops (2 … 2000
-ops), an MLP chain of width 16 (2 … 64 layers, tanh between matmuls) and a sum
-of k products (k paths from x to y). Each row is the median of ``--repeats``
+The families issue #14 names: a chain of elementwise ops (2 … 2000 ops), an
+MLP chain of width 16 (2 … 64 layers, tanh between matmuls), a sum of k
+products (k paths from x to y), and seed 1's dY/dX for Y = (X Xᵀ) X (D = N,
+three paths; only planned, never run, so D = 96 is cheap). Each row is the median of ``--repeats``
 timed calls of ``jx.plan`` on a graph built once, and the planned FLOPs of the
 optimal order over the better pure order (≤ 1 means never worse).
 
@@ -55,10 +56,17 @@ def sum_of_products(k: int, width: int = 8) -> Tuple[object, object]:
     return y, x
 
 
+def seed_one(d: int) -> Tuple[object, object]:
+    """Y = (X Xᵀ) X w.r.t. X, D = N = d: three paths, two of them through W = X Xᵀ."""
+    x = jx.var(np.ones((d, d)), name="X")
+    return (x @ x.T) @ x, x
+
+
 FAMILIES: List[Tuple[str, Callable, Tuple[int, ...]]] = [
     ("elementwise chain (ops)", elementwise_chain, (2, 32, 64, 200, 2000)),
     ("MLP chain, width 16 (layers)", mlp_chain, (2, 8, 32, 64)),
     ("sum of products (products)", sum_of_products, (2, 10, 50)),
+    ("seed 1 dY/dX, D = N", seed_one, (4, 64, 96)),
 ]
 
 
