@@ -66,11 +66,11 @@ def held_nodes(fn: str, hold: object) -> Tuple[Node, ...]:
     return held
 
 
-def working(fn: str, y: Node, x: Node, method: str, hold: Sequence[Node]) -> Any:
+def working(fn: str, y: Node, x: Node, method: str, hold: Sequence[Node], nodes: Optional[List[Node]] = None) -> Any:
     """Set aside the call's working set (memory.reserve): what a route holds per node between x and y —
     a cotangent; on the factored and explicit routes also the factor its form computes (f'(x)); two
-    float64 values on the numeric route — so the limit bounds the call."""
-    nodes = between(y, x, hold)
+    float64 values on the numeric route — so the limit bounds the call. ``nodes``: between(y, x, hold)."""
+    nodes = between(y, x, hold) if nodes is None else nodes
     copies = 1 if method == "vjp" else 2  # a cotangent; or that and a factor (f'(x)) or two float64 values
     itemsize = 8 if method == "numeric" else None
     return memory.reserve(memory.working_set(nodes, copies, itemsize),
@@ -156,9 +156,10 @@ def grad(l: Node, wrt: Wrt, method: Method = "auto", order: Order = "optimal",
     out = []
     for x in xs:
         route = "vjp" if method == "auto" else method
-        with working("grad", l, x, route, hold):
+        nodes = between(l, x, hold)
+        with working("grad", l, x, route, hold, nodes):
             if route == "vjp":
-                g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold)
+                g = backward(l, x, np.ones(l.shape, dtype=l.dtype), hold, nodes)
             else:
                 g = _route(l, x, route, order, hold)
         out.append(np.asarray(g.reshape(x.shape), order="C"))

@@ -346,7 +346,9 @@ def plan(y: Node, x: Node, order: str = "optimal", hold: Sequence[Node] = (),
     p.flops = _share(terms)
     p.largest_intermediate = max(t.largest_intermediate for t in p.terms)
     p.largest_operand = max(math.prod(s) for t in p.terms for s in t.shapes)
-    if order == "optimal" and len(chains) > 1:  # cross-country: node-by-node accumulation may share more
+    if order == "optimal" and len(chains) > 1 and y.size > 1 and x.size > 1:
+        # cross-country: node-by-node accumulation may share more (for a gradient, reverse paths already
+        # share every product from y down: that is reverse accumulation)
         both = [_plan_accumulate(y, x, nodes, labels, o, hold) for o in ("reverse", "forward")]
         best = min(both, key=lambda q: (q.flops, q.largest_intermediate))
         if best.flops < p.flops:

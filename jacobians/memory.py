@@ -261,14 +261,13 @@ def working_set(nodes: Sequence[Any], copies: int = 1, itemsize: Optional[int] =
             + ufunc_buffers(sizes[largest]) * items[largest] + bookkeeping * len(sizes))
 
 
-@contextlib.contextmanager
-def reserve(nbytes: int, what: str) -> Iterator[int]:
+class reserve:
     """Set ``nbytes`` of the limit aside for a call's working set (see :func:`working_set`), inside a block.
 
     Refuses at once when the working set alone is above what is left; inside the
     block every priced array must fit beside it, so the limit bounds the call's
     peak, not only each array. Blocks nest (a Hessian's gradients) and are
-    per thread, like :func:`memory_limit`.
+    per thread, like :func:`memory_limit`. (A class, not a generator: it wraps every gradient.)
 
     >>> with memory_limit("1M"), reserve(700 * 1024, "the cotangents of 3 nodes"):
     ...     check_bytes((500, 100), np.float64, "jacobian of tanh")
@@ -276,21 +275,28 @@ def reserve(nbytes: int, what: str) -> Iterator[int]:
     ...
     jacobians.memory.JacobianTooLarge: jacobian of tanh: ... needs 390.6 KiB (400000 bytes) beside the 700.0 KiB the call already holds (the cotangents of 3 nodes), above the memory limit of 1.0 MiB. ...
     """
-    held, holder = _reserved.get()
-    total, limit = held + int(nbytes), get_memory_limit()
-    if total > limit:
-        raise JacobianTooLarge(
-            f"{what}: the call's working set needs {_human(nbytes)} ({int(nbytes)} bytes)"
-            f"{f' beside the {_human(held)} already held ({holder})' if held else ''}, above the memory limit "
-            f"of {_human(limit)}. Use smaller sizes, or raise the limit with jx.set_memory_limit(nbytes) or "
-            "the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
-            what=what, shape=(int(nbytes),), nbytes=total, limit=limit,
-        )
-    token = _reserved.set((total, what if not held else f"{holder}; {what}"))
-    try:
-        yield total
-    finally:
-        _reserved.reset(token)
+
+    __slots__ = ("nbytes", "what", "token")
+
+    def __init__(self, nbytes: int, what: str) -> None:
+        self.nbytes, self.what, self.token = int(nbytes), what, None
+
+    def __enter__(self) -> int:
+        held, holder = _reserved.get()
+        total, limit = held + self.nbytes, get_memory_limit()
+        if total > limit:
+            raise JacobianTooLarge(
+                f"{self.what}: the call's working set needs {_human(self.nbytes)} ({self.nbytes} bytes)"
+                f"{f' beside the {_human(held)} already held ({holder})' if held else ''}, above the memory limit "
+                f"of {_human(limit)}. Use smaller sizes, or raise the limit with jx.set_memory_limit(nbytes) or "
+                "the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
+                what=self.what, shape=(self.nbytes,), nbytes=total, limit=limit,
+            )
+        self.token = _reserved.set((total, self.what if not held else f"{holder}; {self.what}"))
+        return total
+
+    def __exit__(self, *exc: Any) -> None:
+        _reserved.reset(self.token)
 
 
 CHUNKS_CAP = 128 * 2**20  # the largest block chunks="auto" suggests: dask's own default chunk size

@@ -7,7 +7,7 @@ per basis cotangent e_k (one row of the matricized Jacobian each) — what
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -34,7 +34,8 @@ def _pullback(nodes: List[Node], y: Node, x: Node, g: np.ndarray) -> np.ndarray:
     return reverse_sweep(nodes, y, x, g, pull)
 
 
-def backward(y: Node, x: Node, g: np.ndarray, hold: Sequence[Node] = ()) -> np.ndarray:
+def backward(y: Node, x: Node, g: np.ndarray, hold: Sequence[Node] = (),
+             nodes: Optional[List[Node]] = None) -> np.ndarray:
     """The cotangent of x for the cotangent ``g`` of y: Σ_i g[i] dy[i]/dx (shape x.shape).
 
     >>> import numpy as np, jacobians as jx
@@ -42,13 +43,15 @@ def backward(y: Node, x: Node, g: np.ndarray, hold: Sequence[Node] = ()) -> np.n
     >>> Y = W @ X
     >>> backward(Y, W, 2 * Y.value).tolist()            # 2 Y Xᵀ
     [[10.0, 22.0], [22.0, 50.0]]
+
+    ``nodes`` is ``between(y, x, hold)`` when the caller has it already.
     """
     g = np.asarray(g, dtype=y.dtype)
     if g.shape != y.shape:
         raise ValueError(f"backward: cotangent shape {g.shape} does not match {y.name}'s shape {y.shape}")
     if y.id == x.id:
         return g.copy()
-    nodes = between(y, x, hold)
+    nodes = between(y, x, hold) if nodes is None else nodes
     if not nodes:
         return np.zeros(x.shape, dtype=np.result_type(y.dtype, x.dtype))
     return np.asarray(_pullback(nodes, y, x, g), order="C")
