@@ -566,18 +566,20 @@ def _accumulate_peak(p: Plan, extra: Callable[[Node, Node], int]) -> int:
                 peak = max(peak, sum(held.values()) + g + local + extra(n, q) + 2 * out)
                 held[q.id] = out
         return peak
-    children: Dict[int, List[int]] = {}
-    for c, q in edges(nodes):
-        children.setdefault(q.id, []).append(c.id)
+    remaining = _uses_left(nodes)
     acc: Dict[int, int] = {x.id: 0}  # columns dn/dx; the identity at x costs nothing
     for n in nodes[1:]:
-        for q in {r.id: r for r in n.parents if r.id in inside}.values():
-            local = n.size * q.size
-            peak = max(peak, sum(acc.values()) + local + extra(n, q) + 2 * n.size * x.size)
-            acc[n.id] = n.size * x.size
-        for q in {r.id for r in n.parents}:
-            if q in acc and q != x.id and all(c in acc for c in children.get(q, [])):
-                acc.pop(q)
+        for q in _forward_parents(n, inside, x):
+            local, column = n.size * q.size, n.size * x.size
+            held = sum(acc.values())
+            product = 0 if q.id == x.id else 2 * column  # the product, and a C-ordered copy of it
+            peak = max(peak, held + local + extra(n, q), held + local + product)
+            remaining[q.id] -= 1
+            if remaining[q.id] == 0 and q.id != x.id:
+                acc.pop(q.id)
+            if n.id in acc:  # added in place, the contribution beside the sum
+                peak = max(peak, sum(acc.values()) + (local if q.id == x.id else column))
+            acc[n.id] = column
     return peak
 
 
@@ -604,20 +606,37 @@ def _execute_accumulate(p: Plan, what: str) -> np.ndarray:
             return J if A is None else pairwise(eqs[(n.id, q.id)], A, J)
 
         return np.asarray(reverse_sweep(nodes, y, x, None, pull), order="C")
-    # forward: columns dn/dx pushed forward node by node; None is the identity at x
-    children: Dict[int, List[int]] = {}
-    for c, q in edges(nodes):
-        children.setdefault(q.id, []).append(c.id)
+    # forward: columns dn/dx pushed forward node by node; None is the identity at x. A partial is freed
+    # right after its last use, and a node's second contribution is added in place: no third copy.
+    remaining = _uses_left(nodes)
     inside = {m.id: m for m in nodes}
     acc: Dict[int, Optional[np.ndarray]] = {x.id: None}
     for n in nodes[1:]:
-        for q in {r.id: r for r in n.parents if r.id in inside}.values():
+        for q in _forward_parents(n, inside, x):
             T = acc[q.id]
             J = local_jacobian(n, q)
             contribution = J if T is None else pairwise(eqs[(n.id, q.id)], J, T)
-            acc[n.id] = np.asarray(contribution, order="C") if n.id not in acc else acc[n.id] + contribution
-            del J
-        for q in {r.id for r in n.parents}:  # free what no later node needs
-            if q in acc and q != x.id and all(c in acc for c in children.get(q, [])):
-                acc.pop(q)
+            del J, T
+            remaining[q.id] -= 1
+            if remaining[q.id] == 0 and q.id != x.id:
+                acc.pop(q.id)
+            if n.id not in acc:
+                acc[n.id] = contribution  # ours (J or a fresh product), in whatever order the product left it
+            else:
+                acc[n.id] += contribution
+            del contribution
     return np.asarray(acc[y.id], order="C")
+
+
+def _forward_parents(n: Node, inside: Dict[int, Node], x: Node) -> List[Node]:
+    """n's parents on the paths from x, x itself last: a product with a partial comes first (and frees
+    the partial), then x's contribution, the local Jacobian itself, is added in place."""
+    return sorted({r.id: r for r in n.parents if r.id in inside}.values(), key=lambda r: r.id == x.id)
+
+
+def _uses_left(nodes: List[Node]) -> Dict[int, int]:
+    """How many children (edges to a later node) each node still feeds in forward accumulation."""
+    left: Dict[int, int] = {}
+    for _c, q in edges(nodes):
+        left[q.id] = left.get(q.id, 0) + 1
+    return left

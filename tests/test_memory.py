@@ -211,6 +211,8 @@ def _graphs():
     h = h * jx.sin(h)
     yield "four paths", jx.sum(rng.standard_normal((17, 21)) @ h * 2.0), x
     yield "matmul(sin(x) x)", rng.standard_normal((13, 21)) @ (x * jx.sin(x)), x
+    X = jx.var(rng.standard_normal((12, 12)), name="X")
+    yield "seed 1 dY/dX (forward accumulation)", (X @ X.T) @ X, X
 
 
 @pytest.mark.parametrize("name,y,x", list(_graphs()), ids=[g[0] for g in _graphs()])
@@ -232,3 +234,15 @@ def test_the_limit_bounds_the_whole_call(name, y, x, route):
     with memory_limit(lo):
         with pytest.raises(JacobianTooLarge):
             call()
+
+
+def test_forward_accumulation_of_seed_one_holds_three_jacobians_at_most():
+    """dY/dX for Y = (X Xᵀ) X plans node-by-node forward accumulation; a partial is freed after its last use
+    and x's own contribution is added in place last, so at most the partial, one local Jacobian and their
+    product are live: 3 × the result (it was 5× before), measured by tracemalloc, not timed."""
+    X = jx.var(np.random.default_rng(0).standard_normal((24, 24)), name="X")
+    Y = (X @ X.T) @ X
+    assert jx.plan(Y, X).strategy == "accumulate"
+    result = 24 ** 4 * 8
+    err, peak = _peak(lambda: jx.jacobian(Y, X, method="explicit"))
+    assert err is None and peak <= 3.05 * result, peak / result
