@@ -22,9 +22,9 @@ import numpy as np
 import jacobians as jx
 
 from . import peers
-from .timing import measure_paired, median, peak_bytes
+from .timing import measure, measure_paired, median, peak_bytes
 
-__all__ = ["hessians", "targets", "markdown", "SIZES"]
+__all__ = ["hessians", "targets", "hvp_targets", "markdown", "SIZES"]
 
 SIZES = {"xAx": (256, 1024, 2048), "logsumexp": (128, 512, 1024), "least squares": (16, 32, 64), "mlp": (8, 16, 32)}
 TINY = {"xAx": (8,), "logsumexp": (8,), "least squares": (3,), "mlp": (3,)}
@@ -110,6 +110,49 @@ def _peer(name: str, case: str, d: Dict[str, np.ndarray]):
 PEERS = ("jax.hessian (jit)", "torch.func.hessian", "autograd.hessian")
 
 
+def _hvp_ours(case: str, d: Dict[str, np.ndarray], v: np.ndarray) -> Callable[[], np.ndarray]:
+    """One Hessian-vector product from the input arrays: the graph, its gradient graph, one tangent pushed."""
+    f = _loss(case, d, np)
+
+    def call() -> np.ndarray:
+        x = jx.var(_arg(case, d))
+        return jx.hvp(f(x), x, v)
+
+    return call
+
+
+def _hvp_jax(case: str, d: Dict[str, np.ndarray], v: np.ndarray):
+    """JAX's forward-over-reverse product, jvp(grad(f)), jit-compiled (compile seconds apart), or None."""
+    if not peers._have("jax"):
+        return None
+    jax, jnp = peers._jax()
+    f = _loss(case, {k: jnp.asarray(a) for k, a in d.items()}, jnp)
+    h = jax.jit(lambda a, t: jax.jvp(jax.grad(f), (a,), (t,))[1])
+    a, t = jnp.asarray(_arg(case, d)), jnp.asarray(v)
+    import time
+
+    t0 = time.perf_counter()
+    h(a, t).block_until_ready()
+    return (lambda: h(a, t).block_until_ready()), time.perf_counter() - t0
+
+
+def _hvp_row(case: str, d: Dict[str, np.ndarray], ref: Optional[np.ndarray], s) -> dict:
+    """One product H·v by jx.hvp against jvp(grad) in JAX, paired; checked against the Hessian first."""
+    arg = _arg(case, d)
+    v = np.random.default_rng(s.seed + 7).standard_normal(arg.shape)
+    ours = _hvp_ours(case, d, v)
+    got = np.asarray(ours())
+    want = None if ref is None else (ref.reshape(arg.size, arg.size) @ v.ravel()).reshape(arg.shape)
+    row = {"rel_error": None if want is None else float(np.abs(got - want).max() / max(np.abs(want).max(), 1.0))}
+    jax_peer = _hvp_jax(case, d, v) if s.peers else None
+    if jax_peer is None:
+        row.update(median_s=measure(ours, repeats=s.repeats, budget=s.budget).median)
+        return row
+    t, tj, ratios = measure_paired(ours, jax_peer[0], repeats=s.repeats, budget=s.budget)  # JAX / ours
+    row.update(median_s=t.median, jax_s=tj.median, to_jax=median([1 / r for r in ratios]), compile_s=jax_peer[1])
+    return row
+
+
 def hessians(s) -> dict:
     """Every case at every size: our routes and the peers, ratios to the floor and to JAX paired in one run."""
     tiny = max(s.sizes, default=8) <= 4
@@ -140,6 +183,8 @@ def hessians(s) -> dict:
                     _, _, jax_over_ours = measure_paired(call, jax_peer[0], repeats=s.repeats, budget=s.budget)
                     entry["to_jax"] = median([1 / r for r in jax_over_ours])
                 row["routes"][name] = entry
+            s.progress.step(f"hessians {case} n={n} hvp per product")
+            row["hvp_product"] = _hvp_row(case, d, ref, s)
             for name in PEERS if s.peers else ():
                 peer = jax_peer if name.startswith("jax") else _peer(name, case, d)
                 if peer is None:
@@ -178,6 +223,17 @@ def targets(sec: dict) -> List[dict]:
     return rows
 
 
+def hvp_targets(sec: dict) -> List[dict]:
+    """Per case at its largest size: one jx.hvp product within 2× of JAX's jit-compiled jvp(grad)."""
+    rows = []
+    for case, grid in sec.get("cases", {}).items():
+        h = grid[-1].get("hvp_product", {})
+        if h.get("to_jax") is None:
+            continue
+        rows.append({"case": case, "n": grid[-1]["n"], "to_jax": h["to_jax"], "met": h["to_jax"] <= 2.0})
+    return rows
+
+
 def markdown(sec: dict) -> str:
     lines = ["## Hessians", "", "| case | n | route | time | × floor | × JAX | rel. error | peak |",
              "|---|---|---|---|---|---|---|---|"]
@@ -191,6 +247,17 @@ def markdown(sec: dict) -> str:
                 to_jax = "–" if e.get("to_jax") is None else f"{e['to_jax']:.3g}"
                 lines.append(f"| {case} | {row['n']} | {name} | {e['median_s'] * 1e3:.3g} ms | {e['to_floor']:.2f} | "
                              f"{to_jax} | {err} | {e.get('peak_bytes', 0) / 2**20:.1f} MiB |")
+    lines += ["", "One Hessian-vector product (`jx.hvp`, graph included) against JAX's `jvp(grad(f))` (jit):", "",
+              "| case | n | jx.hvp | JAX jvp(grad) | × JAX (paired) | rel. error |", "|---|---|---|---|---|---|"]
+    for case, grid in sec.get("cases", {}).items():
+        for row in grid:
+            h = row.get("hvp_product")
+            if not h:
+                continue
+            err = "–" if h["rel_error"] is None else f"{h['rel_error']:.1e}"
+            jax_t = "–" if h.get("jax_s") is None else f"{h['jax_s'] * 1e3:.3g} ms"
+            ratio = "–" if h.get("to_jax") is None else f"{h['to_jax']:.3g}"
+            lines.append(f"| {case} | {row['n']} | {h['median_s'] * 1e3:.3g} ms | {jax_t} | {ratio} | {err} |")
     lines += ["", "| case | n | goal | factored × floor | JAX × floor | speed-up vs JAX | met |", "|---|---|---|---|---|---|---|"]
     for t in targets(sec):
         if t["met"] is None:
@@ -198,4 +265,7 @@ def markdown(sec: dict) -> str:
         else:
             lines.append(f"| {t['case']} | {t['n']} | {t['goal']} | {t['to_floor']:.2f} | {t['jax_to_floor']:.2f} | "
                          f"{t['speedup_vs_jax']:.2f}× | {'yes' if t['met'] else 'NO'} |")
+    for t in hvp_targets(sec):
+        lines.append(f"| {t['case']} | {t['n']} | one hvp ≤ 2× JAX jvp(grad) | | | {1 / t['to_jax']:.2f}× | "
+                     f"{'yes' if t['met'] else 'NO'} |")
     return "\n".join(lines) + "\n"
