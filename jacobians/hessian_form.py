@@ -36,7 +36,7 @@ from .form import Factor, Factored, Product
 from .graph import ancestors
 from .index_form import IndexForm
 from .kernel import TooManyIndices
-from .latex import dmark, mark, plain
+from .latex import dmark, plain
 from .names import sym_text
 from .node import Node
 from .vec_forms import _term

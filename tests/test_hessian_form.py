@@ -11,7 +11,6 @@ import pytest
 import jacobians as jx
 from jacobians.second_order import SecondOrderUnavailable
 
-from op_cases import CASES
 from test_hessian import SMALL, _rel, _second_order_case
 
 rng = np.random.default_rng(3)
