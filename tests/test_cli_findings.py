@@ -139,3 +139,12 @@ def test_traceback_flag_shows_the_failing_routes_traceback():
 def test_a_large_kron_is_refused_before_it_is_computed(formula):
     line = _one_error_line(_cli("check", formula, "--shape", "X=100x100", timeout=QUICK), 2)
     assert "(10000, 10000)" in line and "JACOBIANS_MEMORY_LIMIT" in line
+
+
+def test_demo_hessian_refuses_more_features_than_samples():
+    """n > m makes XᵀX singular: the Newton step has no unique answer, so the sizes are refused (exit 2),
+    not run into a DISAGREE (exit 1)."""
+    r = _cli("demo", "hessian", "--sizes", "m=5,n=8,k=2,h=3")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "m ≥ n" in r.stderr
+    assert _cli("demo", "hessian", "--sizes", "m=8,n=8,k=2,h=3").returncode == 0

@@ -20,7 +20,7 @@ import numpy as np
 
 import jacobians as jx
 
-from . import Arrays, DemoResult, Printer, matrix, named
+from . import Arrays, DemoError, DemoResult, Printer, matrix, named
 
 NAME = "hessian"
 SUMMARY = "least squares: d²l/dW² = 2 XᵀX ⊗ I and a one-step Newton solve; an MLP's Gauss–Newton and curvature parts"
@@ -32,6 +32,10 @@ PER_OUTPUT = 256  # section 3 computes one Hessian per output entry up to m·k o
 def footprint(sizes: Dict[str, int], plot: bool = False) -> Tuple[Arrays, Arrays]:
     """The arrays run() makes, from the sizes alone: (data and values, dense Hessians and Jacobians it keeps)."""
     m, n, k, h = sizes["m"], sizes["n"], sizes["k"], sizes["h"]
+    if n > m:  # XᵀX (n×n, rank ≤ m) would be singular: no Newton step, no unique least-squares solution
+        raise DemoError(f"--sizes: n={n} features need at least as many samples (m={m} < n): XᵀX would be "
+                        f"singular, so least squares has no unique solution for the Newton step; use m ≥ n, "
+                        f"e.g. m={max(2 * n, 6)},n={n}")
     data = [("X", (m, n)), ("T, X W − T, its square, out − T, its square and dl/dout", (8, m, k)),
             ("X W1 and tanh(X W1)", (2, m, h)), ("W, W1, W2 and the gradients", (6, max(n, h), max(k, h)))]
     dense = [("d²l/dW², 2 XᵀX ⊗ I and the Newton system", (3, n * k, n * k)), ("dout/dW1", (m, k, n, h)),
