@@ -47,7 +47,7 @@ def _ones(axes):
     ("conv", "H=100000,W=100000", "(1, 2, 100000, 100000)"),   # was numpy's "Unable to allocate 149. GiB"
     ("mlp", "m=100000000", "100000000"),                        # was 30 s and 23.5 GB RSS before refusing
     ("chain", "D=1000000", "(1000000, 1000000)"),
-    ("hessian", "n=100000", "200000"),
+    ("hessian", "m=100000,n=100000", "(100000, 100000)"),
 ])
 def test_demo_sizes_too_large_are_refused_before_allocating(name, sizes, shape):
     line = _one_error_line(_cli("demo", name, "--sizes", sizes, timeout=QUICK), 2)
