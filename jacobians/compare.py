@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -184,11 +184,10 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = 
         plans = [plan(y, x, order, hold) for x in xs]
         out.jacobian_bytes = max(p.largest_operand_bytes for p in plans)
         out.flops = sum(p.flops for p in plans)
-    entries = sum(x.size for x in xs)
+    numeric_skip = None if chosen else _too_many_passes(xs, "forward passes")
     for route in routes:
-        if route == "numeric" and not chosen and entries > NUMERIC_MAX_ENTRIES:
-            out.skipped[route] = (f"{2 * entries:,} forward passes for {entries:,} entries of wrt, above "
-                                  f"{2 * NUMERIC_MAX_ENTRIES:,}; pass routes=[..., 'numeric'] to run it anyway")
+        if route == "numeric" and numeric_skip:
+            out.skipped[route] = numeric_skip
             continue
         t0 = time.perf_counter()
         try:
@@ -205,13 +204,27 @@ def compare(y: Node, wrt: Union[Node, Sequence[Node]], order: Union[str, int] = 
             continue
         out.seconds[route] = time.perf_counter() - t0
         out.results[route] = list(res)
-    for a, b in combinations([r for r in ROUTES if r in out.results], 2):
+    return _paired(out, ROUTES, y.dtype)
+
+
+def _too_many_passes(xs: Sequence[Node], passes: str) -> Optional[str]:
+    """Why the numeric route is skipped by default (2 ``passes`` per entry of wrt), or None when it is not."""
+    entries = sum(x.size for x in xs)
+    if entries <= NUMERIC_MAX_ENTRIES:
+        return None
+    return (f"{2 * entries:,} {passes} for {entries:,} entries of wrt, above {2 * NUMERIC_MAX_ENTRIES:,}; "
+            "pass routes=[..., 'numeric'] to run it anyway")
+
+
+def _paired(out: Comparison, order: Sequence[str], dtype: Any) -> Comparison:
+    """Every pair of routes that ran (in ``order``): its worst discrepancy over the wrt, and its tolerance."""
+    for a, b in combinations([r for r in order if r in out.results], 2):
         worst = (0.0, 0.0)
         for ga, gb in zip(out.results[a], out.results[b]):
             d = discrepancy(ga, gb)
             worst = (max(worst[0], d[0]), max(worst[1], d[1]))
         out.discrepancies[(a, b)] = worst
-        out.tolerances[(a, b)] = tolerance(y.dtype, (a, b))
+        out.tolerances[(a, b)] = tolerance(dtype, (a, b))
     return out
 
 
@@ -233,11 +246,10 @@ def _compare_hessians(y: Node, wrt: Union[Node, Sequence[Node]], routes: Optiona
     if bad:
         raise ValueError(f"compare(order=2): routes {bad} are not among {', '.join(HESSIAN_METHODS)}")
     out = Comparison(y, xs, order=2)
-    entries = sum(x.size for x in xs)
+    numeric_skip = None if chosen else _too_many_passes(xs, "gradients")
     for route in routes:
-        if route == "numeric" and not chosen and entries > NUMERIC_MAX_ENTRIES:
-            out.skipped[route] = (f"{2 * entries:,} gradients for {entries:,} entries of wrt, above "
-                                  f"{2 * NUMERIC_MAX_ENTRIES:,}; pass routes=[..., 'numeric'] to run it anyway")
+        if route == "numeric" and numeric_skip:
+            out.skipped[route] = numeric_skip
             continue
         t0 = time.perf_counter()
         try:
@@ -247,11 +259,4 @@ def _compare_hessians(y: Node, wrt: Union[Node, Sequence[Node]], routes: Optiona
             out.skipped[route] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             continue
         out.seconds[route] = time.perf_counter() - t0
-    for a, b in combinations([r for r in HESSIAN_METHODS if r in out.results], 2):
-        worst = (0.0, 0.0)
-        for ga, gb in zip(out.results[a], out.results[b]):
-            d = discrepancy(ga, gb)
-            worst = (max(worst[0], d[0]), max(worst[1], d[1]))
-        out.discrepancies[(a, b)] = worst
-        out.tolerances[(a, b)] = tolerance(y.dtype, (a, b))
-    return out
+    return _paired(out, HESSIAN_METHODS, y.dtype)

@@ -128,26 +128,6 @@ def gradient_graph(l: Node, x: Node, hold: Sequence[Node] = ()) -> Node:
         return _ops().reshape(reverse_sweep(nodes, l, x, seed, pull), x.shape)
 
 
-def _numeric_hessian(l: Node, x: Node, hold: Sequence[Node]) -> np.ndarray:
-    """Central differences of the hand-written VJPs' gradient (float64), re-run at x ± h e_j."""
-    from .numeric import Pace, gradient_at
-
-    H = memory.zeros(x.shape + x.shape, np.float64, f"hessian d²{l.name}/d{x.name}² (numeric route)")
-    x0 = x.value.astype(np.float64).ravel()
-    cols = H.reshape(x.size, x.size)
-    h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
-    pace = Pace(2 * x.size, f"hessian d²{l.name}/d{x.name}² (numeric route)")
-    for j in range(x.size):
-        h = h0 * max(1.0, abs(x0[j]))
-        e = np.zeros_like(x0)
-        e[j] = h
-        up = gradient_at(l, x, (x0 + e).reshape(x.shape), hold)
-        down = gradient_at(l, x, (x0 - e).reshape(x.shape), hold)
-        cols[:, j] = ((up - down) / (2 * h)).ravel()
-        pace.tick(2)
-    return H
-
-
 def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:
     """The Hessian-vector product (d²l/dx²)·v of a scalar l, shape x.shape, without forming the Hessian.
 
@@ -211,9 +191,7 @@ def _block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, .
 def _scalar_block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, ...],
                   shape: Tuple[int, ...]) -> np.ndarray:
     if method == "numeric":
-        if a.id != b.id:
-            return _numeric_cross(y, a, b, hold)
-        return _numeric_hessian(y, a, hold).reshape(shape)
+        return _numeric_block(y, a, b, hold).reshape(shape)
     g = gradient_graph(y, a, hold)
     if method == "hvp":
         from .transforms import push_tangents
@@ -229,15 +207,17 @@ def _scalar_block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[
     return np.asarray(jacobian(g, b, method=method), order="C").reshape(shape)
 
 
-def _numeric_cross(l: Node, a: Node, b: Node, hold: Sequence[Node]) -> np.ndarray:
-    """d/db of dl/da by central differences (b shifted, the gradient w.r.t. a re-run by the VJPs)."""
+def _numeric_block(l: Node, a: Node, b: Node, hold: Sequence[Node]) -> np.ndarray:
+    """d/db of dl/da by central differences (b shifted, the gradient w.r.t. a re-run by the VJPs, float64);
+    a diagonal block when b is a."""
     from .numeric import Pace, gradient_at_shifted
 
-    H = memory.zeros(a.shape + b.shape, np.float64, f"hessian d²{l.name}/d{a.name}d{b.name} (numeric route)")
+    what = f"hessian d²{l.name}/d{a.name}" + ("²" if a.id == b.id else f"d{b.name}") + " (numeric route)"
+    H = memory.zeros(a.shape + b.shape, np.float64, what)
     cols = H.reshape(a.size, b.size)
     b0 = b.value.astype(np.float64).ravel()
     h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
-    pace = Pace(2 * b.size, f"hessian d²{l.name}/d{a.name}d{b.name} (numeric route)")
+    pace = Pace(2 * b.size, what)
     for j in range(b.size):
         h = h0 * max(1.0, abs(b0[j]))
         e = np.zeros_like(b0)
