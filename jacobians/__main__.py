@@ -29,6 +29,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from .memory import human_bytes
+
 EXIT_OK, EXIT_DISAGREE, EXIT_USAGE = 0, 1, 2
 VALUE_SHARE = 16  # check: one value of the formula may take at most 1/16 of the memory limit
 
@@ -37,19 +39,13 @@ class UsageError(Exception):
     """A bad command line; main() prints it on one line and returns 2."""
 
 
-def _human(nbytes: int) -> str:
-    from .memory import _human as human
-
-    return human(nbytes)
-
-
 def _too_large(exc: BaseException, advice: str) -> UsageError:
     """A JacobianTooLarge as one command-line line: what, its shape and size, the limit, and what to do."""
     what, shape, nbytes, limit = (getattr(exc, k, None) for k in ("what", "shape", "nbytes", "limit"))
     if not what or not limit:
         return UsageError(str(exc))
-    return UsageError(f"{what}: an array of shape {shape} would need {_human(nbytes)}, above the memory limit of "
-                      f"{_human(limit)}; {advice}, or raise the limit with the environment variable "
+    return UsageError(f"{what}: an array of shape {shape} would need {human_bytes(nbytes)}, above the memory limit of "
+                      f"{human_bytes(limit)}; {advice}, or raise the limit with the environment variable "
                       "JACOBIANS_MEMORY_LIMIT (e.g. JACOBIANS_MEMORY_LIMIT=16G)")
 
 
@@ -164,8 +160,8 @@ def _run_check(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     limit = jx.memory.get_memory_limit()
     budget = max(limit // VALUE_SHARE, 1)
-    why = (f"the {_human(budget)} the check command allows one value (1/{VALUE_SHARE} of the memory limit of "
-           f"{_human(limit)}: it holds every value and its routes several copies of each); use smaller --shape "
+    why = (f"the {human_bytes(budget)} the check command allows one value (1/{VALUE_SHARE} of the memory limit of "
+           f"{human_bytes(limit)}: it holds every value and its routes several copies of each); use smaller --shape "
            "sizes, or raise the limit with the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G)")
     variables = {}
     try:
@@ -177,7 +173,7 @@ def _run_check(args: argparse.Namespace) -> int:
                 with jx.memory.memory_limit(budget):  # the data are values of the formula too
                     jx.memory.check_bytes(shape, np.float64, f"--shape {spec}: the data of {name}")
             except jx.JacobianTooLarge as exc:
-                raise FormulaError(f"{exc.what} would be an array of shape {exc.shape} ({_human(exc.nbytes)}), "
+                raise FormulaError(f"{exc.what} would be an array of shape {exc.shape} ({human_bytes(exc.nbytes)}), "
                                    f"above {why}") from None
             value = rng.uniform(0.5, 2.0, shape) if args.positive else rng.standard_normal(shape)
             variables[name] = jx.var(value, name=name)

@@ -28,7 +28,7 @@ from .node import Node
 if TYPE_CHECKING:  # pragma: no cover
     from .hessian_form import HessianForm
 
-__all__ = ["derive", "DerivedGradient", "DerivedTerm"]
+__all__ = ["derive", "DerivedGradient", "DerivedTerm", "matrix_form"]
 
 
 def _group_text(members: List[Tuple[str, Sym]], orient: str) -> str:
@@ -37,7 +37,7 @@ def _group_text(members: List[Tuple[str, Sym]], orient: str) -> str:
     return parts[0] if len(parts) == 1 else "(" + " ⊙ ".join(parts) + ")"
 
 
-def _matrix_form(free: str, operands: List[Tuple[str, Sym]], ties: List[Tuple[str, ...]]) -> Optional[str]:
+def matrix_form(free: str, operands: List[Tuple[str, Sym]], ties: List[Tuple[str, ...]]) -> Optional[str]:
     """Matrix notation when the product is a chain of matrices and vectors (⊙ allowed); else None.
 
     ``free`` lists the result's indices (x's axes), ``ties`` the deltas left between them.
@@ -245,7 +245,7 @@ def derive(y: Node, x: Node, hold: Sequence[Node] = (), names: Optional[Dict[Nod
         subs = ["".join(letters[c] for c in o.labels) for o in r.operands]
         tie_groups = [tuple(letters[c] for c in g) for g in r.ties]
         ties = " ".join("".join(g) for g in tie_groups)
-        matrix = None if broadcast and r.operands else _matrix_form(
+        matrix = None if broadcast and r.operands else matrix_form(
             "".join(letters[c] for c in free), [(sub, o.sym) for sub, o in zip(subs, r.operands)], tie_groups)
         eq = ",".join(subs) + "->" + out if r.operands else ""
         names = tuple(sym_text(o.sym) for o in r.operands)

@@ -250,7 +250,7 @@ class _Builder:
             if not self.budget:
                 raise
             raise self.fail(node, f"{exc.what} would be an array of shape {exc.shape} "
-                                  f"({memory._human(exc.nbytes)}), above {self.budget[1]}") from None
+                                  f"({memory.human_bytes(exc.nbytes)}), above {self.budget[1]}") from None
         except np.linalg.LinAlgError as exc:  # the data, not the formula: a singular matrix
             raise NumericalFailure(f"in {_src(self.text, node)!r}: {' '.join(str(exc).split())}") from exc
         except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # shape errors name the op and shapes

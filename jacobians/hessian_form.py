@@ -30,7 +30,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 import numpy as np
 import opt_einsum as oe
 
-from .derive import _matrix_form
+from .derive import matrix_form
 from .factored import MAX_PRODUCTS, FactoredFallback, expand
 from .form import Factor, Factored, Product
 from .graph import ancestors
@@ -39,7 +39,7 @@ from .kernel import TooManyIndices
 from .latex import dmark, plain
 from .names import sym_text
 from .node import Node
-from .vec_forms import _term
+from .vec_forms import kron_term
 
 __all__ = ["HessianForm", "hessian_form"]
 
@@ -204,7 +204,7 @@ def _blocks(t: Product, lo: str, li: str) -> Optional[Product]:
             out.append(grp[0])
             continue
         keep = "".join(c for c in lo + li if any(c in f.labels for f in grp))  # x's first axes first
-        text = _matrix_form(keep, [(f.labels, (f.name, False)) for f in grp], [])
+        text = matrix_form(keep, [(f.labels, (f.name, False)) for f in grp], [])
         if text is None or len(keep) > 2:
             return None
         value = np.einsum(",".join(f.labels for f in grp) + "->" + keep, *[f.value for f in grp])
@@ -221,7 +221,7 @@ def _kronecker(terms: Tuple[Product, ...], lo: str, li: str,
     """
     if len(lo) > 2 or not terms:
         return "", None
-    pieces = [_term(b, lo, li, sizes) if b is not None else None for b in (_blocks(t, lo, li) for t in terms)]
+    pieces = [kron_term(b, lo, li, sizes) if b is not None else None for b in (_blocks(t, lo, li) for t in terms)]
     if all(p is not None for p in pieces):
         return _joined([p[0] for p in pieces]), sum(p[2] for p in pieces)
     row = lo[0] + li[0]
@@ -233,7 +233,7 @@ def _kronecker(terms: Tuple[Product, ...], lo: str, li: str,
                                      f"{f.name}_{lo[0]}") if lo[0] in f.labels else f for f in t.factors),
                         tuple(d for d in t.deltas if d != row), t.coef)
         b = _blocks(fixed, lo[1], li[1])
-        found = _term(b, lo[1], li[1], sizes) if b is not None else None
+        found = kron_term(b, lo[1], li[1], sizes) if b is not None else None
         if found is None:
             return "", None
         texts.append(found[0])

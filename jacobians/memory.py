@@ -38,7 +38,7 @@ import numpy as np
 __all__ = [
     "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_bytes",
     "check_plan", "zeros", "empty", "suggested_chunks", "DEFAULT_FRACTION", "reserve", "working_set",
-    "BOOKKEEPING", "ufunc_buffers",
+    "BOOKKEEPING", "ufunc_buffers", "human_bytes",
 ]
 
 DEFAULT_FRACTION = 0.25  # of physical memory (or of the cgroup limit, if smaller)
@@ -182,7 +182,8 @@ def memory_limit(nbytes: Optional[Bytes]) -> Iterator[int]:
 
 
 # ------------------------------------------------------------------- pricing
-def _human(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """A byte count for messages: ``512 B``, ``1.5 KiB``, ``7.3 TiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -192,8 +193,8 @@ def _human(n: float) -> str:
 
 def _refuse(what: str, shape: Tuple[int, ...], dtype: Any, nbytes: int, limit: int, held: str = "") -> None:
     raise JacobianTooLarge(
-        f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {_human(nbytes)} "
-        f"({nbytes} bytes){held}, above the memory limit of {_human(limit)}. "
+        f"{what}: the explicit array of shape {shape} ({np.dtype(dtype).name}) needs {human_bytes(nbytes)} "
+        f"({nbytes} bytes){held}, above the memory limit of {human_bytes(limit)}. "
         f'For a Jacobian larger than memory, jx.jacobian(y, x, chunks="{suggested_chunks(limit)}") returns a '
         'lazy dask array computed block by block (pip install "jacobians[scale]"). '
         'For a gradient use method="vjp" (it never builds a Jacobian); for one row of the Jacobian '
@@ -220,7 +221,7 @@ def check_bytes(shape: Sequence[int], dtype: Any, what: str) -> int:
     if nbytes > limit:
         _refuse(what, shape, dtype, nbytes, limit)
     if nbytes + held > limit:
-        _refuse(what, shape, dtype, nbytes, limit, f" beside the {_human(held)} the call already holds ({holder})")
+        _refuse(what, shape, dtype, nbytes, limit, f" beside the {human_bytes(held)} the call already holds ({holder})")
     return nbytes
 
 
@@ -286,9 +287,9 @@ class reserve:
         total, limit = held + self.nbytes, get_memory_limit()
         if total > limit:
             raise JacobianTooLarge(
-                f"{self.what}: the call's working set needs {_human(self.nbytes)} ({self.nbytes} bytes)"
-                f"{f' beside the {_human(held)} already held ({holder})' if held else ''}, above the memory limit "
-                f"of {_human(limit)}. Use smaller sizes, or raise the limit with jx.set_memory_limit(nbytes) or "
+                f"{self.what}: the call's working set needs {human_bytes(self.nbytes)} ({self.nbytes} bytes)"
+                f"{f' beside the {human_bytes(held)} already held ({holder})' if held else ''}, above the memory limit "
+                f"of {human_bytes(limit)}. Use smaller sizes, or raise the limit with jx.set_memory_limit(nbytes) or "
                 "the environment variable JACOBIANS_MEMORY_LIMIT (e.g. 16G).",
                 what=self.what, shape=(self.nbytes,), nbytes=total, limit=limit,
             )

@@ -32,7 +32,7 @@ from .latex import mark, plain
 from .names import flip, sym_text
 from .node import Node
 
-__all__ = ["VecForm", "vec_form", "ROW_MAJOR_NOTE", "MATRIX_LIMIT"]
+__all__ = ["VecForm", "vec_form", "kron_term", "ROW_MAJOR_NOTE", "MATRIX_LIMIT"]
 
 ROW_MAJOR_NOTE = (
     "vec is numpy's row-major vec(A) = A.ravel() (rows stacked), so dvec(y)/dvec(x) = J.reshape(y.size, x.size); "
@@ -139,7 +139,7 @@ def _special(arrays: List[object], out: str, inp: str, sizes) -> Optional[Tuple[
     return None
 
 
-def _term(t: Product, out: str, inp: str, sizes) -> Optional[Tuple[str, str, np.ndarray]]:
+def kron_term(t: Product, out: str, inp: str, sizes) -> Optional[Tuple[str, str, np.ndarray]]:
     """One term as (row-major text, column-major text, matrix), or None when it has no such form."""
     scalars = [f for f in t.factors if not f.labels]
     arrays: List[object] = [f for f in t.factors if f.labels] + list(t.deltas)
@@ -173,7 +173,7 @@ def vec_form(child: Node, parent: Node, names: Optional[Mapping[int, str]] = Non
         return None if F.terms else VecForm(
             f"I_{child.size}", "a permutation matrix (unless the reshape keeps the column-major order)",
             np.eye(child.size), note="a row-major (C-order) reshape keeps numpy's vec: its Jacobian is the identity")
-    pieces = [_term(t, F.out, F.inp, form.sizes) for t in F.terms]
+    pieces = [kron_term(t, F.out, F.inp, form.sizes) for t in F.terms]
     if not pieces or any(p is None for p in pieces):
         return None
     join = lambda k: pieces[0][k] + "".join(  # noqa: E731
