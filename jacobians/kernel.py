@@ -100,11 +100,10 @@ _CACHE_SIZE = 1024
 
 def compile_path(eq: str, shapes: Sequence[Tuple[int, ...]]) -> Compiled:
     """opt_einsum's path for ``eq`` on ``shapes`` (cached by equation and shapes)."""
-    key = (eq, tuple(tuple(s) for s in shapes))
+    key = (eq, tuple(map(tuple, shapes)))
     hit = _CACHE.get(key)
     if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
+        return hit  # least recently *made* is evicted first: cheaper than reordering on every hit
     ins, out = eq.split("->")
     size = {c: n for s, shape in zip(ins.split(","), shapes) for c, n in zip(s, shape)}
     if len(shapes) == 1:
@@ -162,6 +161,13 @@ def contract(eq: str, arrays: Sequence[np.ndarray], out: Optional[np.ndarray] = 
     if comp.peak > PRICED:  # a VJP's or forward's own intermediates: priced like every large array
         memory.check_bytes((comp.peak,), np.result_type(*arrays), f"the contraction {eq} (its intermediates and "
                                                                   "product at once)")
+    if len(comp.steps) == 1:  # one pairwise product or one relabeling: the common case, kept lean
+        take, eq_step = comp.steps[0]
+        res = step(eq_step, [arrays[i] for i in take], out)
+        if out is not None and res is not out:
+            transfer(out, res)
+            return out
+        return res
     pending = list(arrays)
     for k, (take, eq_step) in enumerate(comp.steps):
         ops = [pending.pop(i) for i in take]  # opt_einsum's order: its step equation reads them so
@@ -206,8 +212,8 @@ def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = 
         b = b.sum(axis=lone_b)
     if swap:
         a, b = b, a
-    A = a.transpose(perm_a).reshape(shape_a)
-    B = b.transpose(perm_b).reshape(shape_b)
+    A = a.transpose(perm_a).reshape(shape_a) if perm_a is not None else a.reshape(shape_a)
+    B = b.transpose(perm_b).reshape(shape_b) if perm_b is not None else b.reshape(shape_b)
     if kind == "multiply":  # an outer or Hadamard product: a broadcast multiply in the output's order
         return np.multiply(A, B, out=out) if out is not None and out.shape == have_shape else A * B
     if how == "gemv":  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
@@ -222,12 +228,28 @@ def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = 
         R = np.matmul(A[0], B[0])
     else:
         R = np.matmul(A, B)
-    return R.reshape(have_shape).transpose(out_perm)
+    R = R.reshape(have_shape)
+    return R.transpose(out_perm) if out_perm is not None else R
+
+
+def _moved(perm: Optional[Tuple[int, ...]]) -> Optional[Tuple[int, ...]]:
+    """``perm``, or None when it leaves every axis in place (no transpose needed)."""
+    return None if perm is None or perm == tuple(range(len(perm))) else perm
 
 
 @functools.lru_cache(maxsize=4096)
 def _pairwise_plan(eq: str, sha: Tuple[int, ...], shb: Tuple[int, ...]) -> tuple:
-    """How :func:`pairwise` views two operands of these shapes: sums, transposes, reshapes and the product."""
+    """How :func:`pairwise` views two operands of these shapes: sums, transposes (None: none needed),
+    reshapes and the product."""
+    plan = _pairwise_views(eq, sha, shb)
+    if plan[0] == "einsum":
+        return plan
+    kind, lone_a, lone_b, swap, perm_a, shape_a, perm_b, shape_b, how, have_shape, out_perm = plan
+    return (kind, lone_a, lone_b, swap, _moved(perm_a), shape_a, _moved(perm_b), shape_b, how, have_shape,
+            _moved(out_perm))
+
+
+def _pairwise_views(eq: str, sha: Tuple[int, ...], shb: Tuple[int, ...]) -> tuple:
     inputs, dst = eq.split("->")
     sa, sb = inputs.split(",")
     if len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(dst)) != len(dst):

@@ -369,8 +369,11 @@ def shape_of(x: Any) -> Tuple[int, ...]:
 
 def graph_float(args: Sequence[Any]) -> Optional[np.dtype]:
     """The float dtype of the nodes among ``args`` (None if there are none)."""
-    dtypes = [a.dtype for a in args if isinstance(a, Node)]
-    return np.result_type(*dtypes) if dtypes else None
+    dtypes = [a.value.dtype for a in args if isinstance(a, Node)]
+    if not dtypes:
+        return None
+    first = dtypes[0]
+    return first if all(d == first for d in dtypes) else np.result_type(*dtypes)
 
 
 def as_node(value: Any, like: Optional[np.dtype] = None, who: str = "constant") -> Node:

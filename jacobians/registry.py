@@ -18,12 +18,11 @@ first. :func:`apply` makes a node from an op.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -168,8 +167,7 @@ def _describe(nodes: Sequence[Node]) -> str:
     return ", ".join(f"{n.name} {n.shape}" for n in nodes)
 
 
-@contextlib.contextmanager
-def op_errors(op: Op, inputs: Sequence[Node], stage: str = "forward") -> Iterator[None]:
+class op_errors:
     """Re-raise a ``numpy.linalg.LinAlgError`` from inside ``op`` with the op and its inputs named.
 
     The error stays a ``LinAlgError`` (hence a ``ValueError``); ``stage`` says what
@@ -183,21 +181,32 @@ def op_errors(op: Op, inputs: Sequence[Node], stage: str = "forward") -> Iterato
     ...
     numpy.linalg.LinAlgError: inv (forward) failed on A (2, 2): Singular matrix. ...
     """
-    try:
-        yield
-    except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(
-            f"{op.name} ({stage}) failed on {_describe(inputs)}: {exc}. The matrix is singular or not "
-            "finite: make it invertible (e.g. add a small multiple of the identity) or reformulate "
-            "(jx.solve instead of jx.inv, logdet of a positive definite matrix)"
-        ) from exc
+
+    __slots__ = ("op", "inputs", "stage")
+
+    def __init__(self, op: Op, inputs: Sequence[Node], stage: str = "forward") -> None:
+        self.op, self.inputs, self.stage = op, inputs, stage  # a class, not a generator: it wraps every op call
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if kind is not None and issubclass(kind, np.linalg.LinAlgError):
+            raise np.linalg.LinAlgError(
+                f"{self.op.name} ({self.stage}) failed on {_describe(self.inputs)}: {exc}. The matrix is singular "
+                "or not finite: make it invertible (e.g. add a small multiple of the identity) or reformulate "
+                "(jx.solve instead of jx.inv, logdet of a positive definite matrix)"
+            ) from exc
+        return False
 
 
 def _check_nonfinite(node: Node) -> None:
     """Warn when an op turned finite inputs into NaN or ±Inf."""
     value = node.value
+    if np.isfinite(value).all():
+        return
     bad = ~np.isfinite(value)
-    if not bad.any() or not all(np.isfinite(p.value).all() for p in node.parents):
+    if not all(np.isfinite(p.value).all() for p in node.parents):
         return
     warnings.warn(
         f"{node.op.name}: finite inputs {_describe(node.parents)} gave non-finite output {node.name} "
@@ -253,12 +262,14 @@ def apply(op: Op, *args: Any, **params: Any) -> Node:
     if op.nargs is not None and len(args) != op.nargs:
         raise TypeError(f"{op.name}: takes {op.nargs} array argument(s), got {len(args)}")
     like = graph_float(args)
-    nodes = tuple(as_node(a, like, f"{op.name}: operand {i + 1} (a constant)") for i, a in enumerate(args))
-    shapes = tuple(n.shape for n in nodes)
+    nodes = tuple(a if isinstance(a, Node) else as_node(a, like, f"{op.name}: operand {i + 1} (a constant)")
+                  for i, a in enumerate(args))
+    shapes = tuple(n.value.shape for n in nodes)
     out_shape = tuple(op.shape(*shapes, **params))  # raises ValueError naming op and shapes
     if math.prod(out_shape) > 1 << 20:  # a large result is priced before the forward allocates it
         memory.check_bytes(out_shape, like or np.float64, f"the output of {op.name} on {_describe(nodes)}")
-    _check_broadcast(op, shapes, out_shape)
+    if op.broadcasts and len(shapes) > 1:
+        _check_broadcast(op, shapes, out_shape)
     with np.errstate(all="ignore"), op_errors(op, nodes):
         value = np.asarray(op.forward(*(n.value for n in nodes), **params))
     if value.shape != out_shape:  # a bug in an op declaration, not in user input

@@ -25,9 +25,13 @@ def _pullback(nodes: List[Node], y: Node, x: Node, g: np.ndarray) -> np.ndarray:
         values = [q.value for q in n.parents]
         total = None
         for i, q in enumerate(n.parents):
-            if q.id == p.id:
+            if q is p:
                 with op_errors(n.op, n.parents, "VJP"):
-                    gp = np.asarray(n.op.vjp(i, gn, n.value, *values, **n.params), dtype=n.dtype).reshape(p.shape)
+                    gp = n.op.vjp(i, gn, n.value, *values, **n.params)
+                if not isinstance(gp, np.ndarray) or gp.dtype != n.value.dtype:
+                    gp = np.asarray(gp, dtype=n.value.dtype)
+                if gp.shape != p.value.shape:
+                    gp = gp.reshape(p.value.shape)
                 total = gp if total is None else total + gp
         return total
 

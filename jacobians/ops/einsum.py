@@ -147,6 +147,11 @@ def _sizes(eq: str, shapes: Sequence[Shape]) -> Dict[str, int]:
 
 # ------------------------------------------------------------------ the rules
 def einsum_shape(*shapes: Shape, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> Shape:
+    return _einsum_shape(tuple(tuple(s) for s in shapes), eq, tuple(ones))
+
+
+@functools.lru_cache(maxsize=4096)
+def _einsum_shape(shapes: Tuple[Shape, ...], eq: str, ones: Tuple[int, ...]) -> Shape:
     ins, out = _split(eq)
     if len(ins) != len(shapes):
         raise ValueError(f"einsum {eq!r}: takes {len(ins)} operands, got {len(shapes)}")
@@ -188,14 +193,15 @@ def einsum_vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, s
          ones: Tuple[int, ...] = ()) -> np.ndarray:
     # dl/dX_k = einsum(G[out], X_m[s_m] (m≠k) -> X_k[s_k]), diag-embedded where s_k repeats a label
     g_shape, sub_eq, r_shape, full_shape, perm, ties = _vjp_plan(eq, k, tuple(x.shape for x in xs))
-    r = contract(sub_eq, [np.reshape(g, g_shape)] + [x for m, x in enumerate(xs) if m != k])
+    r = contract(sub_eq, [g.reshape(g_shape)] + [x for m, x in enumerate(xs) if m != k])
     if scale != 1.0:
         r = r * scale
-    r = r.reshape(r_shape)
+    if r.shape != r_shape:
+        r = r.reshape(r_shape)
     if r_shape != full_shape:  # labels only X_k has: the gradient is constant along them
         r = np.broadcast_to(r, full_shape)
     if ties is None:
-        return np.asarray(r.transpose(perm), order="C")
+        return np.asarray(r.transpose(perm) if perm != tuple(range(len(perm))) else r, order="C")
     res = np.zeros(xs[k].shape, dtype=np.result_type(g.dtype, xs[k].dtype))
     tied_view(res, ties)[...] = r.transpose(perm)
     return res
