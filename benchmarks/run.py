@@ -18,10 +18,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # benchmark this checkout (and import the benchmarks package)
     sys.path.insert(0, ROOT)
 
-from benchmarks import hessians, machine, peers, report, sections  # noqa: E402
+from benchmarks import full_jacobians, hessians, machine, peers, report, sections  # noqa: E402
 from benchmarks.timing import Progress  # noqa: E402
 
-SECTIONS = ("orders", "construction", "jacobian", "gradient", "throughput", "hessians")
+SECTIONS = ("orders", "construction", "jacobian", "gradient", "throughput", "hessians", "full", "depth")
 MIB = 2**20
 
 
@@ -74,7 +74,8 @@ def _steps(s: sections.Settings, chosen: Sequence[str]) -> int:
     per = {"orders": 5, "construction": 6 * len(s.sizes),
            "jacobian": (8 + n_peers_jac) * len(s.sizes),
            "gradient": (8 + n_peers_grad) * len(s.sizes) + (2 + n_peers_grad) * len(s.extended),
-           "throughput": 6 * len(s.sizes), "hessians": 72}
+           "throughput": 6 * len(s.sizes), "hessians": 72,
+           "full": 4 * len(full_jacobians.SIZES), "depth": len(full_jacobians.LAYERS) + 3}
     return sum(per[c] for c in chosen)
 
 
@@ -97,7 +98,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     runners = {"orders": lambda: sections.orders(s),
                "construction": lambda: sections.construction(s, meta["reference"]["bandwidth"]),
                "jacobian": lambda: sections.jacobian(s), "gradient": lambda: sections.gradient(s),
-               "throughput": lambda: sections.throughput(s), "hessians": lambda: hessians.hessians(s)}
+               "throughput": lambda: sections.throughput(s), "hessians": lambda: hessians.hessians(s),
+               "full": lambda: full_jacobians.full(s), "depth": lambda: full_jacobians.depth(s)}
     meta["section_seconds"] = {}
     for name in chosen:
         t1 = time.perf_counter()
@@ -121,6 +123,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         for t in hessians.hvp_targets(res["hessians"]):
             print(f"  one hvp, {t['case']} at n={t['n']}: {t['to_jax']:.2f}× JAX's jvp(grad), goal ≤ 2×: "
                   f"{'met' if t['met'] else 'NOT MET'}")
+    if "full" in res or "depth" in res:
+        md += "\n" + full_jacobians.markdown(res)
+        full_jacobians.print_targets(res)
     with open(os.path.join(args.out, "benchmarks.json"), "w") as f:
         json.dump(res, f, indent=1, default=str)
     with open(os.path.join(args.out, "benchmarks.md"), "w") as f:

@@ -95,7 +95,31 @@ def test_tiny_run_markdown_has_every_table(tiny_run):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "](benchmarks.png)" in md
 
 
-@pytest.mark.parametrize("name", ["timing", "machine", "peers", "sections", "report"])
+def test_tiny_run_full_jacobians_and_deep_chains(tiny_run):
+    out, stdout = tiny_run
+    res = json.loads((out / "benchmarks.json").read_text())
+    full = res["full"]
+    assert {(r["graph"], r["D"]) for r in full["rows"]} == {(g, D) for g in ("seed 1 dY/dX", "MLP dY/dW1",
+                                                                           "softmax(XW) dY/dW", "attention dY/dWq")
+                                                              for D in (4, 6)}
+    for r in full["rows"]:
+        assert r["shape"] == [r["D"]] * 4 and r["rel_error"] < 1e-9, r["graph"]
+        assert all(_positive(r[k]) for k in ("median_s", "floor_s", "to_floor", "graph_s", "plan_s", "execute_s"))
+        assert r["stability"] >= 1 and len(r["after_gemm_s"]) == 3 and r["strategy"] == "products"
+    assert all(c["closed_vs_vjp"] < 1e-9 and c["factored_vs_vjp"] < 1e-9 for c in full["checks"].values())
+    depth = res["depth"]
+    assert {(r["family"], r["n"]) for r in depth["rows"]} == {("MLP chain", 2), ("MLP chain", 4),
+                                                              ("elementwise chain", 20), ("sum of products", 5)}
+    assert all(_positive(r["plan_s"]) and r["over_best_pure"] <= 1.0 for r in depth["rows"])
+    deep = depth["deep_jacobian"]
+    assert deep["layers"] == 4 and deep["rel_error"] < 1e-9 and deep["vjp_rel_error"] < 1e-9
+    assert _positive(deep["median_s"]) and ("jax_s" in deep) == ("jax" not in deep)
+    md = (out / "benchmarks.md").read_text()
+    assert "## Factored full Jacobians against the write floor" in md and "## Deep graphs" in md
+    assert "attention dY/dWq, D=6: factored / floor" in stdout and "sum of products (5): plan time" in stdout
+
+
+@pytest.mark.parametrize("name", ["timing", "machine", "peers", "sections", "report", "full_jacobians"])
 def test_benchmark_module_examples_run(name):
     sys.path.insert(0, str(ROOT))
     try:
