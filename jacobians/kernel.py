@@ -215,7 +215,9 @@ def pairwise(eq: str, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = 
     A = a.transpose(perm_a).reshape(shape_a) if perm_a is not None else a.reshape(shape_a)
     B = b.transpose(perm_b).reshape(shape_b) if perm_b is not None else b.reshape(shape_b)
     if kind == "multiply":  # an outer or Hadamard product: a broadcast multiply in the output's order
-        return np.multiply(A, B, out=out) if out is not None and out.shape == have_shape else A * B
+        if out is not None and out.shape == have_shape:
+            return np.multiply(A, B, out=out)
+        return np.multiply(A, B, order="C")  # in the planned order, so the next step views it without a copy
     if how == "gemv":  # matrix · vector: 1-d operands reach gemv; an (m,k)@(k,1) matmul does not
         R = np.dot(A[0], B[0, :, 0])
     elif how == "gemv_small":

@@ -165,6 +165,24 @@ def test_pairwise_step_matches_einsum(eq, sa, sb):
     np.testing.assert_allclose(pairwise(eq, a, b), np.einsum(eq, a, b), rtol=1e-12, atol=1e-12)
 
 
+def test_a_broadcast_product_lands_in_its_planned_order_so_the_next_step_copies_nothing():
+    """edb · eba -> edba, then edba · ec -> abcd (the Gauss–Newton term of an MLP Hessian): the multiply's
+    result is laid out e-first as planned, and the product views it as (dba × e); numpy's own layout for
+    the multiply (d-first here) made the next step copy all of edba."""
+    rng = np.random.default_rng(0)
+    edb, eba, ec = rng.standard_normal((16, 8, 8)), rng.standard_normal((16, 8, 8)), rng.standard_normal((16, 8))
+    made = pairwise("edb,eba->edba", edb.transpose(1, 0, 2).copy().transpose(1, 0, 2), eba)
+    assert made.flags.c_contiguous
+    tracemalloc.start()
+    try:
+        got = pairwise("edba,ec->abcd", made, ec)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(got, np.einsum("edb,eba,ec->abcd", edb, eba, ec), rtol=1e-12, atol=1e-12)
+    assert peak < 1.5 * got.nbytes, f"peak {peak:,} bytes for a {got.nbytes:,}-byte product: an operand was copied"
+
+
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(1, 48), min_size=2, max_size=31),
        cols=st.sampled_from([0, 1, 3]))
