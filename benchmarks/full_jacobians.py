@@ -303,14 +303,16 @@ def markdown(res: dict) -> str:
     if sec:
         L += ["## Factored full Jacobians against the write floor", "",
               "Graph building included. × floor: median over pairs of route / `np.empty(shape).fill(1.0)`; "
-              f"stability: max / median of calls each right after a {sec['gemm_n']}² GEMM; "
+              f"stability: max / median of calls each right after a {sec['gemm_n']}² GEMM; after GEMM / time: "
+              "their median over the median time; "
               "graph / plan / execute: medians of the parts timed apart.", "",
-              "| graph | D | result | time | floor | × floor | stability | graph / plan / execute | peak "
-              "| rel. error |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| graph | D | result | time | floor | × floor | stability | after GEMM / time | graph / plan / execute "
+              "| peak | rel. error |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sec["rows"]:
             L.append(f"| {r['graph']} | {r['D']} | {fmt_bytes(r['bytes'])} | {fmt_time(r['median_s'])} | "
                      f"{fmt_time(r['floor_s'])} | {r['to_floor']:.2f} | {r['stability']:.2f} | "
+                     f"{median(r['after_gemm_s']) / r['median_s']:.2f} | "
                      f"{fmt_time(r['graph_s'])} / {fmt_time(r['plan_s'])} / {fmt_time(r['execute_s'])} | "
                      f"{fmt_bytes(r['peak_bytes'])} | {r['rel_error']:.1e} |")
         worst = max(c["closed_vs_vjp"] for c in sec["checks"].values())
