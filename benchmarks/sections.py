@@ -351,6 +351,7 @@ def gradient(s: Settings) -> dict:
             s.progress.step(f"gradient D={D} {name}")
             traced = name.startswith("autograd")
             _add(routes, name, "peer", _time_route(s, route.call, route.to_numpy, ref, route.note, traced), D)
+    paired = _paired_gradients(s)
     top = max(s.sizes, default=0)
     _exponents(routes, FIT_FROM, top)
     _exponents(routes, FIT_FROM, top, "peak_bytes", "memory_exponent")
@@ -360,7 +361,37 @@ def gradient(s: Settings) -> dict:
         for r in entry["by_size"]:
             if "peak_bytes" in r and r.get("largest_local_jacobian_bytes"):
                 r["peak_over_largest_local"] = r["peak_bytes"] / r["largest_local_jacobian_bytes"]
-    return {"sizes": list(s.sizes), "extended": list(s.extended), "routes": routes}
+    return {"sizes": list(s.sizes), "extended": list(s.extended), "routes": routes, "paired": paired}
+
+
+GRADIENT_GOALS = {"jax.grad (jit)": 1.5, "closed form (numpy)": 1.05}  # issue #14: at the smallest / largest D
+
+
+def _paired_gradients(s: Settings) -> List[dict]:
+    """Our gradient (graph building included) against jax.grad (jit) at the smallest D and against the
+    hand-written numpy formula at the largest, call by call: the median of the pairs' time ratios."""
+    out: List[dict] = []
+    small, large = min(s.sizes, default=None), max(s.extended or s.sizes, default=None)
+    for D, vs in ((small, "jax.grad (jit)"), (large, "closed form (numpy)")):
+        if D is None:
+            continue
+        Xv = s.data(D)
+        if vs == "closed form (numpy)":
+            other: Optional[Callable[[], object]] = lambda Xv=Xv: closed_gradient(Xv)  # noqa: E731
+        else:
+            other = peers.gradient_routes(Xv, s.peers)[vs].call
+        for method in ("auto", "factored"):
+            s.progress.step(f"gradient D={D} {method} paired with {vs}")
+            row = {"D": D, "route": method, "vs": vs, "goal": GRADIENT_GOALS[vs]}
+            if other is None:
+                row["skipped"] = f"{vs} is not available"
+            else:
+                t, o, ratios = measure_paired(_ours("gradient", Xv, method), other, repeats=max(s.repeats, 3),
+                                              budget=s.budget)
+                row.update(ours_s=t.median, other_s=o.median, ratio=median([1 / r for r in ratios]))
+                row["met"] = row["ratio"] <= row["goal"]
+            out.append(row)
+    return out
 
 
 # ------------------------------------------------------------------ 4. throughput
