@@ -346,11 +346,21 @@ def print_targets(res: dict) -> None:
 
 # ------------------------------------------------------------------ profile one case
 def profile(graph: str, D: int, top: int = 15) -> None:
-    """cProfile of one factored call (after a warm-up call), the top lines by own time."""
+    """The factored plan's products (each one contraction), then cProfile of one call (after a warm-up call),
+    the top lines by own time."""
     import cProfile
     import pstats
 
-    call = _factored(GRAPHS[SHORT.get(graph, graph)][0], data(D))
+    build = GRAPHS[SHORT.get(graph, graph)][0]
+    d = data(D)
+    p = plan_factored(*build(d))
+    print(f"{graph}, D = {D}: strategy {p.strategy!r}, {len(getattr(p, 'prepared', None) or [])} product(s)")
+    for prep in getattr(p, "prepared", None) or []:
+        comp = prep.comp
+        steps = "none" if comp is None else ", ".join(eq for _, eq in comp.steps)
+        flops = 0 if comp is None else comp.flops
+        print(f"  {prep.eq} → shape {prep.shape}: steps {steps}; {flops:.3g} FLOPs")
+    call = _factored(build, d)
     call()
     pr = cProfile.Profile()
     pr.enable()

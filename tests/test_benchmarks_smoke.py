@@ -139,3 +139,14 @@ def test_planning_benchmark_runs_and_optimal_is_never_above_a_pure_order():
     rows = planning.run(repeats=1)
     assert {r["family"] for r in rows} == {f for f, _, _ in planning.FAMILIES}
     assert all(r["over_best_pure"] <= 1.0 for r in rows)  # planned FLOPs, not time
+
+
+def test_full_jacobians_profile_prints_the_plan_and_the_top_lines(capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        full_jacobians = importlib.import_module("benchmarks.full_jacobians")
+    finally:
+        sys.path.remove(str(ROOT))
+    assert full_jacobians.main(["--profile", "attention", "--size", "4", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "attention, D = 4: strategy 'products'" in out and "->abcd" in out and "tottime" in out
