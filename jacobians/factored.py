@@ -41,7 +41,7 @@ from .chain_rule import ORDERS, Order
 from .chain_rule import plan as dense_plan
 from .dense import assemble, identity
 from .elimination import (Operand, Prepared, RawProduct, Reduced, derived_vjp, eliminate, recipe, form_labels,
-                          prepare)
+                          prepare, share_factors)
 from .form import Factor, Factored, Product, check_factored, fill_delta_sizes
 from .graph import between, edges
 from .kernel import TooManyIndices
@@ -270,8 +270,10 @@ class FactoredPlan:
             memory.check_bytes((self.peak,), y.dtype, f"{what}, the arrays of one derived VJP live at once")
             return self._sweep()
         memory.check_bytes(shape, y.dtype, what)  # the result alone; assemble prices it with one product beside it
-        return assemble(shape, y.dtype, [([o.value for o in r.operands], r.coef, prep)
-                                         for r, prep in zip(self.products, self.prepared)], what)
+        pieces, held = share_factors([([o.value for o in r.operands], r.coef, prep)
+                                      for r, prep in zip(self.products, self.prepared)], y.dtype, what)
+        with memory.reserve(held, f"{what}: the products that share a factor, summed"):
+            return assemble(shape, y.dtype, pieces, what)
 
     def _sweep(self) -> np.ndarray:
         y, x = self.y, self.x

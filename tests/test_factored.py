@@ -430,3 +430,23 @@ def test_kernel_steps_past_52_labels_reach_numpy_renamed():
     assert contract(f"{a}{a}->", [M]) == np.trace(M)
     np.testing.assert_array_equal(pairwise(f"{a}{a},{a}{b}->{b}", M, M), np.diag(M) @ M)
     np.testing.assert_array_equal(contract(f"{a}{b},{b}->{a}", [M, v]), M @ v)
+
+
+def test_products_sharing_a_factor_are_summed_before_it_multiplies_them():
+    """Attention's dY/dWq: two products end in ``…, X_ia -> ijab``; they are summed over (i, j, b) first, so the
+    D⁴ result is written by one product, and it still equals the vjp route (one pull-back per entry)."""
+    from jacobians.elimination import share_factors
+
+    rng = np.random.default_rng(3)
+    D = 5
+    X, Wk, Wv = (rng.standard_normal((D, D)) for _ in range(3))
+    Wq = jx.var(rng.standard_normal((D, D)), name="Wq")
+    K, V = X @ Wk, X @ Wv
+    Y = jx.softmax((X @ Wq) @ K.T / np.sqrt(D), axis=-1) @ V
+    p = plan_factored(Y, Wq)
+    assert p.strategy == "products" and len(p.products) == 2
+    pieces, held = share_factors([([o.value for o in r.operands], r.coef, prep)
+                                  for r, prep in zip(p.products, p.prepared)], Y.dtype)
+    assert len(pieces) == 1 and held == D ** 3 * 8
+    J = jx.jacobian(Y, Wq, method="factored")
+    np.testing.assert_allclose(J, jx.jacobian(Y, Wq, method="vjp"), rtol=1e-12, atol=1e-13)
