@@ -113,6 +113,12 @@ def targets(res: dict) -> List[dict]:
         else:
             out.append(_target(name, goal,
                                "no local Jacobian ≥ 1 MiB at these sizes (the graph and Python overhead dominate)"))
+    for r in (grad or {}).get("paired", []):
+        if r["route"] != "auto" or "ratio" not in r:
+            continue
+        out.append(_target(f"gradient at D={r['D']} (method='auto', graph included)", f"≤ {r['goal']}× {r['vs']}",
+                           f"paired: {fmt_time(r['ours_s'])} against {fmt_time(r['other_s'])}",
+                           r["ratio"], r["met"]))
     orders = res.get("orders")
     if orders:
         rc = orders["random_chains"]
@@ -280,6 +286,13 @@ def markdown(res: dict, plot_name: Optional[str] = None) -> str:
                            ("exponent larger grid", lambda e: _fmt(e.get("exponent_large"))),
                            ("max rel. error", _max_err)])
         L += [""] + _flops_table(g, g["sizes"])
+        if g.get("paired"):
+            L += ["", "Paired call by call (median of the pairs' time ratios; ours builds the graph in every call):",
+                  "", "| D | route | against | ours | theirs | ratio | goal |", "|---|---|---|---|---|---|---|"]
+            for r in g["paired"]:
+                L.append(f"| {r['D']} | {r['route']} | {r['vs']} | {fmt_time(r.get('ours_s'))} | "
+                         f"{fmt_time(r.get('other_s'))} | {_fmt(r.get('ratio'))} | ≤ {r['goal']} |"
+                         if "ratio" in r else f"| {r['D']} | {r['route']} | {r['vs']} | {r['skipped']} | | | |")
         L += ["", "Peak memory (tracemalloc; JAX and PyTorch allocate outside it, so they are not shown):", ""]
         mem = {"sizes": sizes, "routes": {k: v for k, v in g["routes"].items()
                                           if any("peak_bytes" in r for r in v["by_size"])}}

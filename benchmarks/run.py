@@ -73,7 +73,7 @@ def _steps(s: sections.Settings, chosen: Sequence[str]) -> int:
     n_peers_jac, n_peers_grad = 5, 3
     per = {"orders": 5, "construction": 6 * len(s.sizes),
            "jacobian": (8 + n_peers_jac) * len(s.sizes),
-           "gradient": (8 + n_peers_grad) * len(s.sizes) + (2 + n_peers_grad) * len(s.extended),
+           "gradient": (8 + n_peers_grad) * len(s.sizes) + (2 + n_peers_grad) * len(s.extended) + 4,
            "throughput": 6 * len(s.sizes), "hessians": 72,
            "full": 4 * len(full_jacobians.SIZES), "depth": len(full_jacobians.LAYERS) + 3}
     return sum(per[c] for c in chosen)
