@@ -77,7 +77,12 @@ def test_tiny_run_writes_every_section(tiny_run):
 
     names = {t["name"] for t in res["targets"]}
     assert names == {"local Jacobian construction (≥ 32 MiB)", "dense chain contraction (D ≥ 48)",
-                     "explicit gradient peak memory", "optimal plan FLOPs"}
+                     "explicit gradient peak memory", "optimal plan FLOPs",
+                     "gradient at D=3 (method='auto', graph included)", "gradient at D=6 (method='auto', graph included)"}
+    paired = res["gradient"]["paired"]
+    assert {(r["D"], r["route"], r["vs"]) for r in paired} >= {(6, "auto", "closed form (numpy)"),
+                                                                (6, "factored", "closed form (numpy)")}
+    assert all(_positive(r["ratio"]) for r in paired if "ratio" in r)
     assert "results in" in stdout and "optimal plan FLOPs" in stdout
 
 
