@@ -101,6 +101,32 @@ def _git_commit(root: str) -> Optional[str]:
         return None
 
 
+MMAP_THRESHOLD = 128 * 1024
+_MALLOC: Dict[str, object] = {"fixed_mmap_threshold": None}
+
+
+def fresh_memory() -> Dict[str, object]:
+    """Make every array of 128 KiB or more come from fresh pages, for every call alike (glibc only).
+
+    glibc raises its mmap threshold after a large block is freed, so the next
+    allocation of that size reuses pages already mapped: a "fresh-memory floor"
+    (``np.empty(shape).fill(1.0)``) timed right after a call that freed a
+    Hessian-sized array then runs 4–5× faster than after a call that did not
+    (JAX's allocator is its own), and ratios to it swing with what ran before.
+    Fixing the threshold (``mallopt(M_MMAP_THRESHOLD)``) maps every large block
+    anew, for our routes and the floor alike. Returns what was done (recorded).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        ok = bool(libc.mallopt(-3, MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        ok = False
+    _MALLOC["fixed_mmap_threshold"] = MMAP_THRESHOLD if ok else None
+    return dict(_MALLOC)
+
+
 def facts() -> Dict[str, object]:
     """Machine and software facts recorded with every run."""
     import opt_einsum
@@ -128,6 +154,7 @@ def facts() -> Dict[str, object]:
         "jacobians_path": os.path.dirname(jx.__file__),
         "jacobians_commit": _git_commit(root),
         "peers": peer_versions(),
+        "malloc": dict(_MALLOC),
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
                                                   "OPENBLAS_VERBOSE", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ},
     }
