@@ -201,7 +201,7 @@ def einsum_vjp(k: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, eq: str, s
     if r_shape != full_shape:  # labels only X_k has: the gradient is constant along them
         r = np.broadcast_to(r, full_shape)
     if ties is None:
-        return np.asarray(r.transpose(perm) if perm != tuple(range(len(perm))) else r, order="C")
+        return np.asarray(r.transpose(perm) if perm is not None else r, order="C")
     res = np.zeros(xs[k].shape, dtype=np.result_type(g.dtype, xs[k].dtype))
     tied_view(res, ties)[...] = r.transpose(perm)
     return res
@@ -220,8 +220,9 @@ def _vjp_plan(eq: str, k: int, shapes: Tuple[Shape, ...]) -> tuple:
     r_shape = tuple(sizes[c] if c in want else 1 for c in uniq)
     full_shape = tuple(sizes[c] for c in uniq)
     if len(uniq) == len(sk):
+        perm = tuple(uniq.index(c) for c in sk)
         return (tuple(sizes[c] for c in out), ",".join(subs) + "->" + want, r_shape, full_shape,
-                tuple(uniq.index(c) for c in sk), None)
+                None if perm == tuple(range(len(perm))) else perm, None)  # None: no transpose
     first = {c: sk.index(c) for c in uniq}
     ties = tuple((first[c], a) for a, c in enumerate(sk) if a != first[c])
     kept = [a for a in range(len(sk)) if a not in {d for _, d in ties}]
