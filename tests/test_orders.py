@@ -265,3 +265,22 @@ def test_seed_one_gets_the_cross_country_order_that_forward_accumulation_gives(D
     assert best.flops == sum(fl for _eq, _edge, fl in best.steps) <= ratio * pure
     if D == 4:
         np.testing.assert_allclose(best.execute(), jx.jacobian(Y, X, method="vjp"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows,cols", [(256, 256), (130, 300), (300, 97)])
+@pytest.mark.parametrize("add", [False, True])
+def test_a_transposed_copy_goes_block_by_block_and_keeps_every_entry(rows, cols, add):
+    """kernel.transfer between matrices whose fastest axes differ (a transposed source, or a broadcast column):
+    whole blocks in one ufunc call, the rows and columns past the last block directly; every entry lands."""
+    from jacobians.kernel import transfer
+
+    rng = np.random.default_rng(rows + cols)
+    A = rng.standard_normal((cols, rows))
+    D = rng.standard_normal((rows, cols))
+    want = D + A.T if add else A.T.copy()
+    transfer(D, A.T, add=add)
+    np.testing.assert_array_equal(D, want)
+    v = rng.standard_normal((rows, 1))
+    Z = np.zeros((rows, cols))
+    transfer(Z, v, add=add)
+    np.testing.assert_array_equal(Z, np.broadcast_to(v, Z.shape))
