@@ -76,10 +76,12 @@ def test_tiny_run_writes_every_section(tiny_run):
     assert all(_positive(r["fraction_of_gemm"]) for r in thr["rows"])
 
     names = {t["name"] for t in res["targets"]}
-    assert names == {"local Jacobian construction (≥ 32 MiB)", "dense chain contraction (D ≥ 48)",
-                     "explicit gradient peak memory", "optimal plan FLOPs",
-                     "gradient at D=3 (method='auto', graph included)", "gradient at D=6 (method='auto', graph included)"}
     paired = res["gradient"]["paired"]
+    timed = {f"gradient at D={r['D']} (method='auto', graph included)" for r in paired
+             if r["route"] == "auto" and "ratio" in r}  # against jax.grad only where JAX is installed
+    assert "gradient at D=6 (method='auto', graph included)" in timed
+    assert names == {"local Jacobian construction (≥ 32 MiB)", "dense chain contraction (D ≥ 48)",
+                     "explicit gradient peak memory", "optimal plan FLOPs"} | timed
     assert {(r["D"], r["route"], r["vs"]) for r in paired} >= {(6, "auto", "closed form (numpy)"),
                                                                 (6, "factored", "closed form (numpy)")}
     assert all(_positive(r["ratio"]) for r in paired if "ratio" in r)
