@@ -5,8 +5,8 @@
   ``W2 tanh(W1 X)`` (dY/dW1), a row-wise ``softmax(X W)`` (dY/dW) and attention
   ``softmax(Q Kᵀ/√D) V`` with ``Q, K, V = X Wq, X Wk, X Wv`` (dY/dWq). Each result is checked against
   its closed form (and each closed form against ``method="vjp"`` at D = 5) before its time counts.
-  The yardstick is the write floor, ``np.empty(shape).fill(1.0)`` of the result's shape in fresh
-  memory, timed call by call beside the route (``measure_paired``); stability is max/median of
+  The yardstick is the write floor, ``machine.fresh_fill`` of the result's shape on newly mapped pages
+  (fresh memory), timed call by call beside the route (``measure_paired``); stability is max/median of
   10 calls, each right after a 1024² matrix product in the same process. The time is split into
   building the graph, planning (``plan_factored``) and executing the plan.
 * :func:`depth` — planning time and FLOPs of ``jx.plan(y, x, "optimal")`` on the MLP chain
@@ -40,7 +40,7 @@ if ROOT not in sys.path:  # as a script: this checkout's jacobians and benchmark
 import jacobians as jx  # noqa: E402
 from jacobians.factored import plan_factored  # noqa: E402
 
-from benchmarks import peers, planning, sections  # noqa: E402
+from benchmarks import machine, peers, planning, sections  # noqa: E402
 from benchmarks.report import fmt_bytes, fmt_time  # noqa: E402
 from benchmarks.timing import measure, measure_paired, median, peak_bytes  # noqa: E402
 
@@ -175,7 +175,7 @@ def full(s) -> dict:
             shape, nbytes = J.shape, J.nbytes
             err = rel_error(J, closed(d))
             del J
-            floor = lambda: np.empty(shape).fill(1.0)  # noqa: E731  (fresh memory, as the result lands in)
+            floor = lambda: machine.fresh_fill(shape)  # noqa: E731  (new pages every call: the fresh-memory floor)
             t, f, ratios = measure_paired(call, floor, repeats=s.repeats, budget=s.budget)  # floor / route
             after = _after_gemm(call, 3 if tiny else STABILITY_CALLS, 64 if tiny else GEMM_N, s.seed)
             row = {"graph": name, "D": D, "shape": list(shape), "bytes": nbytes, "rel_error": err,
@@ -302,7 +302,7 @@ def markdown(res: dict) -> str:
     sec = res.get("full")
     if sec:
         L += ["## Factored full Jacobians against the write floor", "",
-              "Graph building included. × floor: median over pairs of route / `np.empty(shape).fill(1.0)`; "
+              "Graph building included. × floor: median over pairs of route / a fill of the result's shape on new pages (`machine.fresh_fill`); "
               f"stability: max / median of calls each right after a {sec['gemm_n']}² GEMM; after GEMM / time: "
               "their median over the median time; "
               "graph / plan / execute: medians of the parts timed apart.", "",

@@ -10,7 +10,7 @@ Four cases, each at growing size, each result checked before its time counts:
 
 Every route runs from the input arrays (graph building included). Ratios are
 paired in one process: each route is timed alternately with the write floor
-(``np.empty(shape).fill(1.0)`` of the Hessian, in fresh memory as every result is) and with ``jax.hessian`` (jit,
+(``machine.fresh_fill`` of the Hessian's shape: new pages on every call) and with ``jax.hessian`` (jit,
 its compile time reported apart). Run ``python benchmarks/run.py --sections hessians``.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 import jacobians as jx
 
-from . import peers
+from . import machine, peers
 from .timing import measure, measure_paired, median, peak_bytes
 
 __all__ = ["hessians", "targets", "hvp_targets", "markdown", "SIZES"]
@@ -169,7 +169,7 @@ def hessians(s) -> dict:
         for n in grid:
             d = _data(case, n, s.seed)
             shape = _arg(case, d).shape * 2
-            floor = lambda: np.empty(shape).fill(1.0)  # noqa: E731  (fresh memory, as every result lands in)
+            floor = lambda: machine.fresh_fill(shape)  # noqa: E731  (new pages every call: the fresh-memory floor)
             ref = _closed(case, d)
             row: Dict[str, object] = {"n": n, "hessian_shape": list(shape), "routes": {}}
             jax_peer = _peer("jax.hessian (jit)", case, d) if s.peers else None

@@ -19,11 +19,12 @@ import contextlib
 import datetime
 import importlib
 import io
+import mmap
 import os
 import platform
 import subprocess
 import sys
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -101,30 +102,22 @@ def _git_commit(root: str) -> Optional[str]:
         return None
 
 
-MMAP_THRESHOLD = 128 * 1024
-_MALLOC: Dict[str, object] = {"fixed_mmap_threshold": None}
+def fresh_fill(shape: Tuple[int, ...]) -> None:
+    """The fresh-memory write floor: fill an array of ``shape`` (float64) on pages mapped for this call alone.
 
-
-def fresh_memory() -> Dict[str, object]:
-    """Make every array of 128 KiB or more come from fresh pages, for every call alike (glibc only).
-
-    glibc raises its mmap threshold after a large block is freed, so the next
-    allocation of that size reuses pages already mapped: a "fresh-memory floor"
-    (``np.empty(shape).fill(1.0)``) timed right after a call that freed a
-    Hessian-sized array then runs 4–5× faster than after a call that did not
-    (JAX's allocator is its own), and ratios to it swing with what ran before.
-    Fixing the threshold (``mallopt(M_MMAP_THRESHOLD)``) maps every large block
-    anew, for our routes and the floor alike. Returns what was done (recorded).
+    ``np.empty(shape).fill(1.0)`` is fresh memory only sometimes: glibc raises
+    its mmap threshold after a large block is freed, so right after a call that
+    freed a Hessian-sized array the "fresh" array reuses its pages and fills
+    4–5× faster, and a ratio to it swings with whatever ran before. An
+    anonymous ``mmap`` is always new pages; the routes and the peers keep the
+    default allocator, as they would run in a loop.
     """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        ok = bool(libc.mallopt(-3, MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        ok = False
-    _MALLOC["fixed_mmap_threshold"] = MMAP_THRESHOLD if ok else None
-    return dict(_MALLOC)
+    n = max(int(np.prod(shape)), 1)
+    buf = mmap.mmap(-1, n * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private, as malloc maps
+    a = np.frombuffer(buf, dtype=np.float64, count=n)
+    a.fill(1.0)
+    del a
+    buf.close()
 
 
 def facts() -> Dict[str, object]:
@@ -154,7 +147,6 @@ def facts() -> Dict[str, object]:
         "jacobians_path": os.path.dirname(jx.__file__),
         "jacobians_commit": _git_commit(root),
         "peers": peer_versions(),
-        "malloc": dict(_MALLOC),
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
                                                   "OPENBLAS_VERBOSE", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ},
     }

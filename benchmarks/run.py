@@ -144,5 +144,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    machine.fresh_memory()  # every large array on fresh pages, the floor's and ours alike (not in the test process)
     sys.exit(main())
