@@ -216,11 +216,29 @@ def share_factors(pieces: Sequence[Piece], dtype: np.dtype, what: str = "jacobia
     merged: List[Piece] = []
     for key, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         members = [(k, pos) for k, pos in members if k not in used]
-        if len(members) < 2:
+        if len(members) < 2 or not _smaller(pieces, members):
             continue
         used.update(k for k, _ in members)
         merged.append(_factored_out(pieces, members, key, dtype, what))
     return merged + [p for k, p in enumerate(pieces) if k not in used], sum(p[0][0].nbytes for p in merged)
+
+
+def _rest(piece: Piece, pos: int) -> Tuple[List[str], str, Tuple[int, ...]]:
+    """Product ``piece`` without its operand at ``pos``: the other subscripts, the output labels they keep,
+    and those labels' view axes."""
+    _, _, prep = piece
+    ins, out = prep.eq.split("->")
+    rest = [sub for p, sub in enumerate(ins.split(",")) if p != pos]
+    have = "".join(c for c in out if c in "".join(rest))
+    return rest, have, tuple(prep.axes[out.index(c)] for c in have)
+
+
+def _smaller(pieces: Sequence[Piece], members: List[Tuple[int, int]]) -> bool:
+    """Whether the sum R of these products' rests is smaller than the result: some axis of size > 1 is the
+    shared factor's alone. Otherwise R is as large as the result and summing first saves no write."""
+    shape = pieces[members[0][0]][2].shape
+    union = {a for k, pos in members for a in _rest(pieces[k], pos)[2]}
+    return any(n > 1 and a not in union for a, n in enumerate(shape))
 
 
 def _factored_out(pieces: Sequence[Piece], members: List[Tuple[int, int]], key: tuple, dtype: np.dtype,
@@ -232,17 +250,17 @@ def _factored_out(pieces: Sequence[Piece], members: List[Tuple[int, int]], key: 
         values, coef, prep = pieces[k]
         for j in prep.scalars:
             coef *= float(values[j])
-        ins, out = prep.eq.split("->")
-        subs = ins.split(",")
-        rest = [sub for p, sub in enumerate(subs) if p != pos]
-        have = "".join(c for c in out if c in "".join(rest))
+        rest, have, ax = _rest(pieces[k], pos)
         arrays = [values[j] for p, j in enumerate(prep.keep) if p != pos]
-        parts.append((coef, ",".join(rest) + "->" + have, arrays, tuple(prep.axes[out.index(c)] for c in have)))
+        parts.append((coef, ",".join(rest) + "->" + have, arrays, ax))
     union = tuple(sorted({a for *_, ax in parts for a in ax}))
     R = memory.zeros(tuple(shape[a] for a in union), dtype, f"{what}: the products that share one factor, summed")
     for coef, eq, arrays, ax in parts:
-        r = contract(eq, arrays) * coef
-        R += r.reshape(tuple(shape[a] if a in ax else 1 for a in union))
+        r = contract(eq, arrays).reshape(tuple(shape[a] if a in ax else 1 for a in union))
+        if coef == 1.0:
+            R += r
+        else:
+            R += coef * r
     S = pieces[members[0][0]][0][pieces[members[0][0]][2].keep[members[0][1]]]
     label = {a: chr(0x4E00 + a) for a in axes}  # one label per view axis, renamed to letters by canonical
     eq, _ = canonical(["".join(label[a] for a in union), "".join(label[a] for a in s_axes)],
