@@ -114,6 +114,8 @@ def fresh_fill(shape: Tuple[int, ...]) -> None:
     """
     n = max(int(np.prod(shape)), 1)
     buf = mmap.mmap(-1, n * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private, as malloc maps
+    if n * 8 >= 1 << 22 and hasattr(mmap, "MADV_HUGEPAGE"):
+        buf.madvise(mmap.MADV_HUGEPAGE)  # as numpy asks for every array of 4 MiB or more
     a = np.frombuffer(buf, dtype=np.float64, count=n)
     a.fill(1.0)
     del a
