@@ -13,6 +13,7 @@ and central differences check it.
 from .api import METHODS
 from .transforms import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .second_order import gradient_graph, hvp
+from .jit import jit
 from .chain_rule import ORDERS, Plan, plan
 from .checking import GradReport, KinkWarning, assert_grad, check_grad
 from .compare import Comparison, compare
@@ -41,7 +42,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp", "hessian", "hvp", "gradient_graph",
+    "Node", "var", "const", "jacobian", "grad", "value_and_grad", "vjp", "jvp", "hessian", "hvp", "gradient_graph", "jit",
     "check_grad", "assert_grad", "GradReport", "KinkWarning", "plan", "Plan", "compare", "Comparison", "explain", "derive",
     "METHODS", "ORDERS", "JacobianTooLarge", "set_memory_limit", "get_memory_limit", "memory_limit", "check_plan",
     "NonFiniteWarning", "AmbiguousBroadcastWarning",

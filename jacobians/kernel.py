@@ -20,14 +20,15 @@ import functools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import opt_einsum as oe
 
 from . import memory
 
-__all__ = ["TooManyIndices", "canonical", "Compiled", "compile_path", "contract", "pairwise", "step", "transfer"]
+__all__ = ["TooManyIndices", "canonical", "Compiled", "compile_path", "contract", "bind", "pairwise", "step",
+           "transfer"]
 
 # Matrix-vector steps up to this many entries run in numpy's own single-threaded loop: it is
 # memory-bound either way, and waking BLAS threads on a busy machine can cost milliseconds.
@@ -213,6 +214,57 @@ def contract(eq: str, arrays: Sequence[np.ndarray], out: Optional[np.ndarray] = 
         transfer(out, res)
         return out
     return res
+
+
+def bind(eq: str, shapes: Sequence[Tuple[int, ...]]) -> Callable[..., np.ndarray]:
+    """:func:`contract` of ``eq`` for operands of these shapes, its path and views planned now: a callable.
+
+    For a replay of the same contraction on new arrays (:mod:`jacobians.jit`):
+    a single 2-D matrix product becomes one ``np.matmul`` on fixed views, a
+    relabeling one fixed transpose; anything else calls :func:`contract`. The
+    result may be a view of an operand, as :func:`contract`'s may.
+
+    >>> f = bind("ac,bc->ab", [(2, 3), (4, 3)])
+    >>> a, b = np.ones((2, 3)), np.arange(12.0).reshape(4, 3)
+    >>> np.array_equal(f(a, b), a @ b.T)
+    True
+    """
+    shapes = [tuple(s) for s in shapes]
+    comp = compile_path(eq, shapes)
+    if comp.peak > PRICED or len(comp.steps) != 1:
+        return lambda *xs: contract(eq, xs)
+    take, eq_step = comp.steps[0]
+    src, dst = eq_step.split("->")
+    if len(take) == 1 and sorted(src) == sorted(dst) and len(set(src)) == len(src):
+        axes = tuple(src.index(c) for c in dst)
+        return lambda x: x.transpose(axes)
+    if len(take) != 2:
+        return lambda *xs: contract(eq, xs)
+    i, j = take
+    plan = _pairwise_plan(eq_step, shapes[i], shapes[j])
+    if plan[0] != "matmul" or plan[8] != "matmul2" or plan[1] or plan[2]:
+        return lambda *xs: pairwise(eq_step, xs[i], xs[j])
+    _, _, _, swap, perm_a, shape_a, perm_b, shape_b, _, have_shape, out_perm = plan
+    if swap:
+        i, j = j, i
+    view_a, view_b = _matrix_view(shapes[i], perm_a, shape_a[1:]), _matrix_view(shapes[j], perm_b, shape_b[1:])
+    reshape = None if tuple(have_shape) == (shape_a[1], shape_b[2]) else tuple(have_shape)
+
+    def product(*xs: np.ndarray) -> np.ndarray:
+        R = np.matmul(view_a(xs[i]), view_b(xs[j]))
+        if reshape is not None:
+            R = R.reshape(reshape)
+        return R.transpose(out_perm) if out_perm is not None else R
+
+    return product
+
+
+def _matrix_view(shape: Tuple[int, ...], perm: Optional[Tuple[int, ...]], matrix: Tuple[int, int]
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    moved = shape if perm is None else tuple(shape[p] for p in perm)
+    if perm is None:
+        return (lambda x: x) if moved == matrix else (lambda x: x.reshape(matrix))
+    return (lambda x: x.transpose(perm)) if moved == matrix else (lambda x: x.transpose(perm).reshape(matrix))
 
 
 def step(eq: str, ops: Sequence[np.ndarray], out: Optional[np.ndarray] = None) -> np.ndarray:

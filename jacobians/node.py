@@ -41,10 +41,55 @@ if TYPE_CHECKING:  # the node layer imports nothing above it
 
 __all__ = [
     "Node", "var", "const", "as_node", "shape_of", "graph_float", "describe_bad", "user_stacklevel",
-    "NonFiniteWarning", "AmbiguousBroadcastWarning",
+    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "tracing", "is_tracing", "concrete", "leaf_array",
 ]
 
 _ids = itertools.count()
+_tracing = [0]  # > 0 while jx.jit records a function (a list: the counter is shared, never rebound)
+
+
+class ConcretizationError(TypeError):
+    """A number was asked of a node while :func:`jacobians.jit.jit` was tracing: the replay would freeze it."""
+
+
+def is_tracing() -> bool:
+    """Whether :func:`jacobians.jit.jit` is recording a function now (see :class:`tracing`)."""
+    return _tracing[0] > 0
+
+
+def concrete(x: Any, what: str) -> Any:
+    """A node's value read as numbers that leave the graph (a comparison, an index); refused while tracing.
+
+    Anything that is not a node comes back as it is.
+    """
+    if not isinstance(x, Node):
+        return x
+    if _tracing[0]:
+        raise ConcretizationError(
+            f"node {x.name}: {what} inside a function that jx.jit is tracing gives numbers taken out of the graph, "
+            "which the replay would freeze at their first values. Use jx ops that stay in the graph (jx.maximum, "
+            "jx.minimum, jx.clip, jx.abs, jx.relu instead of a mask from a comparison), mark the argument static "
+            "(static_argnums), or call the function without jit"
+        )
+    return x.value
+
+
+class tracing:
+    """While active, ``node.item()`` raises :class:`ConcretizationError` (jx.jit records one trace).
+
+    A Python branch on a value (``if loss.item() > 1:``) would be frozen into the
+    recorded program and replayed for every later input, so it is refused, as
+    ``jax.jit`` refuses to concretize a tracer.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _tracing[0] += 1
+
+    def __exit__(self, *exc: Any) -> bool:
+        _tracing[0] -= 1
+        return False
 
 ArrayLike = Union["Node", np.ndarray, float, int, Sequence[Any]]
 
@@ -293,7 +338,7 @@ class Node:
 
     def item(self) -> Any:
         """The value of a one-entry node as a Python number: it leaves the graph (not differentiated)."""
-        return self.value.item()
+        return concrete(self, ".item()").item()
 
 
 def _refuse_nonfinite(arr: np.ndarray, who: str, allow_inf: bool) -> None:
@@ -328,11 +373,20 @@ def var(value: Any, name: Optional[str] = None, dtype: Any = None) -> Node:
             f"var: got the node {value.name}; a var is a leaf made from data — pass {value.name}.value "
             "to start a new graph, or differentiate with respect to the node itself"
         )
+    return Node(_immutable_copy(leaf_array(value, who, dtype)), name=name, kind="var")
+
+
+def leaf_array(value: Any, who: str, dtype: Any = None) -> np.ndarray:
+    """The float array a :func:`var` of ``value`` would hold (not copied): same dtype rules and refusals.
+
+    >>> leaf_array([1, 2], "x").dtype, leaf_array(np.ones(2, np.float32), "x").dtype
+    (dtype('float64'), dtype('float32'))
+    """
     arr = _validate_array(value, who)
     if dtype is not None:
         arr = arr.astype(_float_dtype(dtype, who))
     _refuse_nonfinite(arr, who, allow_inf=False)
-    return Node(_immutable_copy(arr), name=name, kind="var")
+    return arr
 
 
 def const(value: Any, name: Optional[str] = None, dtype: Any = None) -> Node:

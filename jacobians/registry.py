@@ -66,6 +66,7 @@ class Op:
     example_params: Mapping[str, Any] = field(default_factory=dict)
     policy: str = ""  # the op's kink or tie convention, one line (relu'(0) = 0, ties split equally, ...)
     broadcasts: bool = True  # aligns operands by numpy broadcasting (False: by einsum labels)
+    bind: Optional[Callable[..., Callable[..., np.ndarray]]] = None  # bind(shapes, **params): forward for fixed shapes
 
     @property
     def nargs(self) -> Optional[int]:
@@ -84,6 +85,23 @@ class Op:
         """The factored Jacobian d y / d xs[i]."""
         rule = self.forms[i] if isinstance(self.forms, tuple) else self.forms
         return rule(y, *xs, **params) if isinstance(self.forms, tuple) else rule(i, y, *xs, **params)
+
+    def bound(self, shapes: Sequence[Shape], **params: Any) -> Callable[..., np.ndarray]:
+        """The forward for inputs of these shapes and these parameters, planned once, as a callable of the arrays.
+
+        What :mod:`jacobians.jit` replays. An op that declares ``bind`` plans its
+        work here (an einsum its path and views); any other op's forward is
+        called with its parameters. The result may be a view of an input.
+
+        >>> import numpy as np
+        >>> f = get_op("matmul").bound([(2, 3), (3, 2)], eq="ik,kj->ij")
+        >>> f(np.ones((2, 3)), np.ones((3, 2))).tolist()
+        [[3.0, 3.0], [3.0, 3.0]]
+        """
+        if self.bind is not None:
+            return self.bind(tuple(tuple(s) for s in shapes), **params)
+        forward = self.forward
+        return (lambda *xs: forward(*xs, **params)) if params else forward
 
     def vjp(self, i: int, g: np.ndarray, y: np.ndarray, *xs: np.ndarray, **params: Any) -> np.ndarray:
         """The hand-written VJP: Σ_out g[out] dy[out]/dxs[i], shape xs[i].shape."""

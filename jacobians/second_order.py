@@ -34,9 +34,10 @@ import numpy as np
 from . import memory
 from .api import jacobian
 from .elimination import recipe
-from .form import Factored
+from .form import Factor, Factored, Product, axis_labels
 from .graph import between
-from .node import AmbiguousBroadcastWarning, Node, const
+from .node import AmbiguousBroadcastWarning, Node, const, is_tracing
+from .registry import Op, apply
 from .sweep import reverse_sweep
 
 __all__ = ["gradient_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
@@ -55,12 +56,60 @@ def _ops():
     return ops
 
 
+def _factor_forward(y: np.ndarray, *xs: np.ndarray, of: Op, wrt: int, term: int, factor: int, params: tuple,
+                    shape: Tuple[int, ...], piecewise: bool) -> np.ndarray:
+    return np.asarray(of.form(wrt, y, *xs, **dict(params)).terms[term].factors[factor].value)
+
+
+def _factor_form(i: int, y: np.ndarray, *xs: np.ndarray, of: Op, piecewise: bool, **_: Any) -> Factored:
+    if not piecewise:
+        raise SecondOrderUnavailable(
+            f"op {of.name!r}: inside jx.jit its derivative is computed from its inputs' values with numpy (a mask "
+            "from a comparison), so it cannot be differentiated again there; take second derivatives without jit "
+            "(jx.hessian, jx.hvp)")
+    return Factored(*axis_labels(y.ndim, xs[i].ndim), ())
+
+
+# A factor of an op's form, computed again from the op's inputs on every replay of a recorded program. A factor
+# the form made as an array from values (a mask, a sign, a sort permutation: ``piecewise``) is piecewise constant,
+# so its derivative is zero, as it is for a constant factor outside jit; a whole form computed on arrays (its node
+# version compares values) has no derivative here.
+_FACTOR = Op("form_factor", _factor_forward, lambda *shapes, shape, **_: shape, forms=_factor_form,
+             vjps=lambda i, g, y, *xs, **_: np.zeros(xs[i].shape, dtype=g.dtype),
+             params=("of", "wrt", "term", "factor", "params", "shape", "piecewise"), broadcasts=False)
+
+
+def _replayable(F: Factored, child: Node, i: int, piecewise: bool) -> Factored:
+    """F with each factor the form computed as an array made a node that computes it again from the inputs."""
+    terms = []
+    for t, term in enumerate(F.terms):
+        factors = tuple(
+            f if isinstance(f.value, Node) else
+            Factor(apply(_FACTOR, child, *child.parents, of=child.op, wrt=i, term=t, factor=k,
+                         params=tuple(child.params.items()), shape=np.shape(f.value), piecewise=piecewise),
+                   f.labels, f.name)
+            for k, f in enumerate(term.factors))
+        terms.append(Product(factors, term.deltas, term.coef))
+    return Factored(F.out, F.inp, tuple(terms), F.flat)
+
+
 def _node_form(child: Node, i: int) -> Factored:
-    """The form of d child / d parent_i with nodes for the op's inputs and output: factors become nodes."""
+    """The form of d child / d parent_i with nodes for the op's inputs and output: factors become nodes.
+
+    While jx.jit traces, a factor computed from values becomes a node that computes it again on every replay.
+    """
     try:
         with warnings.catch_warnings():  # the form's own broadcasts are the op's business, not the user's
             warnings.simplefilter("ignore", AmbiguousBroadcastWarning)
-            return child.op.form(i, child, *child.parents, **child.params)
+            if not is_tracing():
+                return child.op.form(i, child, *child.parents, **child.params)
+            try:
+                return _replayable(child.op.form(i, child, *child.parents, **child.params), child, i, True)
+            except Exception:  # the form compares values or is array-only numpy: the array form, replayed whole
+                F = child.op.form(i, child.value, *[p.value for p in child.parents], **child.params)
+                return _replayable(F, child, i, False)
+    except SecondOrderUnavailable:
+        raise
     except Exception as exc:  # a form rule written with array-only numpy (np.asarray, in-place writes, ...)
         raise SecondOrderUnavailable(
             f"op {child.op.name!r} ({child.name}): its form rule does not run on nodes ({type(exc).__name__}: "

@@ -21,6 +21,16 @@ argument means a transform.
 >>> g = jx.grad(loss)(params, np.eye(3))
 >>> sorted(g), g["W"].shape
 (['W', 'b'], (3, 2))
+
+A gradient function called on *nodes* (``jx.grad(f)(x)`` with x a node, as
+inside :func:`jacobians.jit.jit` or another transform) returns the gradient as
+a node, built from the ops' forms (:func:`jacobians.second_order.gradient_graph`),
+so transforms compose as JAX's do: ``jx.grad(jx.grad(f))`` is the second
+derivative of a scalar function, and ``jx.jit(jx.grad(f))`` replays it.
+
+>>> d2 = jx.grad(jx.grad(lambda x: x ** 3))
+>>> float(d2(2.0))                         # 6 x
+12.0
 """
 from __future__ import annotations
 
@@ -35,10 +45,11 @@ from .elimination import derived_jvp
 from .graph import ancestors
 from .node import Node, const, var
 from .pytree import TreeDef, flatten, unflatten
+from .second_order import gradient_graph
 from .sweep import forward_sweep
 from .vjp_route import backward
 
-__all__ = ["grad", "value_and_grad", "jacobian", "hessian", "vjp", "jvp", "run_on_vars", "push_tangents"]
+__all__ = ["grad", "value_and_grad", "jacobian", "hessian", "vjp", "jvp", "run_on_vars", "push_tangents", "has_nodes"]
 
 Argnums = Union[int, Sequence[int]]
 
@@ -63,20 +74,46 @@ def _arg_names(f: Callable[..., Any], n: int) -> List[str]:
     return [params[k] if k < len(params) else f"args[{k}]" for k in range(n)]
 
 
-def _vars(tree: Any, name: str, who: str) -> Tuple[List[Node], TreeDef, Any]:
+def _vars(tree: Any, name: str, who: str, nodes: bool) -> Tuple[List[Node], TreeDef, Any]:
     leaves, d = flatten(tree)
     xs = []
     for path, leaf in zip(d.paths, leaves):
         if isinstance(leaf, Node):
-            raise TypeError(f"{who}: argument {name}{path} is a node; pass arrays to a transformed function "
-                            "(it makes its own vars), or use jx.grad(node, wrt) on nodes")
-        xs.append(var(leaf, name=f"{name}{path}"))
+            if not nodes:
+                raise TypeError(f"{who}: argument {name}{path} is a node; pass arrays to a transformed function "
+                                "(it makes its own vars), or use jx.grad(node, wrt) on nodes; only jx.grad and "
+                                "jx.value_and_grad return their result as nodes (and so run inside jx.jit)")
+            # a node of its own per argument: the gradient w.r.t. this argument only, as a node of the leaf
+            xs.append(_identity(leaf))
+        else:
+            xs.append(var(leaf, name=f"{name}{path}"))
     return xs, d, unflatten(d, xs)
 
 
+def _scalar(y: Node) -> Node:
+    from .ops import reshape
+
+    return reshape(y, ())
+
+
+def _identity(x: Node) -> Node:
+    from .ops import reshape  # the ops layer sits above this module's imports
+
+    return reshape(x, x.shape)
+
+
+def has_nodes(args: Any) -> bool:
+    """Whether any leaf of the pytree ``args`` is a node (a transform called inside a trace or another transform)."""
+    return any(isinstance(leaf, Node) for leaf in flatten(args)[0])
+
+
 def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any], argnums: Argnums, has_aux: bool,
-         who: str):
-    """Run f with vars in place of the differentiated arguments: (out, aux, [(vars, treedef) per argnum], single)."""
+         who: str, nodes: bool = False):
+    """Run f with vars in place of the differentiated arguments: (out, aux, [(vars, treedef) per argnum], single).
+
+    With ``nodes``, a differentiated leaf that is already a node enters through a
+    node of its own (an identity op on it), and aux keeps its nodes.
+    """
     if not callable(f):
         raise TypeError(f"{who}: expected a function, got {type(f).__name__}")
     nums, single = _argnums(argnums, len(args), who)
@@ -84,7 +121,7 @@ def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
     new_args = list(args)
     inputs = []
     for k in nums:
-        xs, d, tree = _vars(args[k], names[k], who)
+        xs, d, tree = _vars(args[k], names[k], who, nodes)
         new_args[k] = tree
         inputs.append((xs, d))
     out = f(*new_args, **kwargs)
@@ -93,7 +130,8 @@ def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError(f"{who}: has_aux=True needs f to return a pair (output, aux), got {type(out).__name__}")
         out, aux = out
-        aux = _value(aux, keep=True)  # nodes in aux come back as arrays, as in JAX; anything else as it was
+        if not nodes:
+            aux = _value(aux, keep=True)  # nodes in aux come back as arrays, as in JAX; anything else as it was
     return out, aux, inputs, single
 
 
@@ -117,13 +155,21 @@ def _per_input(inputs, single: bool, leaf: Callable[[Node], np.ndarray]) -> Any:
 def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api.Method, with_value: bool,
              who: str) -> Callable[..., Any]:
     def transformed(*args: Any, **kwargs: Any) -> Any:
-        out, aux, inputs, single = run_on_vars(f, args, kwargs, argnums, has_aux, who)
+        nodes = has_nodes((args, kwargs))
+        if nodes and method not in ("auto", "factored"):
+            raise ValueError(f"{who}: called on nodes, the gradient is built as a graph from the ops' forms (the "
+                             f"factored route); method={method!r} cannot build one: leave method at 'auto'")
+        out, aux, inputs, single = run_on_vars(f, args, kwargs, argnums, has_aux, who, nodes)
         (y,), _ = _nodes([out]) if not isinstance(out, Node) else ([out], None)
         if y.size != 1:
             raise TypeError(f"{who}: f must return a scalar (shape () or one entry), got shape {y.shape}; "
                             "use jx.jacobian for a non-scalar output")
-        grads = _per_input(inputs, single, lambda x: api.grad(y, x, method=method))
-        value = y.value.reshape(()) if y.ndim else y.value
+        if nodes:  # inside a trace or another transform: the gradient as a node, differentiable again
+            grads = _per_input(inputs, single, lambda x: gradient_graph(y, x))
+            value: Any = _scalar(y) if y.ndim else y
+        else:
+            grads = _per_input(inputs, single, lambda x: api.grad(y, x, method=method))
+            value = y.value.reshape(()) if y.ndim else y.value
         if with_value:
             return ((value, aux) if has_aux else value), grads
         return (grads, aux) if has_aux else grads

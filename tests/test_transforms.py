@@ -406,11 +406,16 @@ def test_grad_of_a_non_scalar_output_is_a_type_error_pointing_to_jacobian():
         jx.grad(lambda a, b: a @ b)(A, B)
 
 
-def test_node_arguments_are_refused_by_name():
+def test_grad_on_nodes_returns_a_node_and_array_transforms_refuse_them_by_name():
+    a = jx.var(A)
+    g = jx.grad(lambda a: np.sum(a ** 3))(a)  # a node: the gradient graph, differentiable again
+    assert isinstance(g, jx.Node)
+    np.testing.assert_allclose(g.value, 3 * A ** 2)
+    np.testing.assert_allclose(jx.jacobian(jx.sum(g), a), 6 * A)  # d/dA Σ 3A² = 6A, by hand
     with pytest.raises(TypeError, match=r"argument a is a node"):
-        jx.grad(lambda a: np.sum(a))(jx.var(A))
+        jx.jacobian(lambda a: np.sum(a))(a)
     with pytest.raises(TypeError, match=r"argument p\['w'\] is a node"):
-        jx.grad(lambda p: np.sum(p["w"]))({"w": jx.var(A)})
+        jx.hessian(lambda p: np.sum(p["w"]))({"w": jx.var(A)})
 
 
 def test_has_aux_without_a_pair_and_a_non_function_are_type_errors():

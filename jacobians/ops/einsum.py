@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..form import Factor, Factored, Product
-from ..kernel import contract
+from ..kernel import bind, contract
 from ..node import Node, shape_of
 from ..registry import Op, apply, register
 from ..scatter import tied_view
@@ -230,16 +230,33 @@ def _vjp_plan(eq: str, k: int, shapes: Tuple[Shape, ...]) -> tuple:
             tuple(uniq.index(sk[a]) for a in kept), ties)
 
 
-def einsum_family(name: str, example: Tuple[Shape, ...], eq: str, forward=einsum_forward, vjp=None) -> Op:
+def einsum_bind(shapes: Tuple[Shape, ...], eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()):
+    """:func:`einsum_forward` for operands of these shapes, planned once (:func:`jacobians.kernel.bind`)."""
+    run = bind(eq, shapes)
+    out_shape = einsum_shape(*shapes, eq=eq, ones=ones)
+    sizes = _sizes(eq, shapes)
+    if out_shape == tuple(sizes[c] for c in _split(eq)[1]):
+        return run if scale == 1.0 else lambda *xs: run(*xs) * scale
+    return lambda *xs: np.reshape(run(*xs) * scale if scale != 1.0 else run(*xs), out_shape)
+
+
+def einsum_family(name: str, example: Tuple[Shape, ...], eq: str, forward=einsum_forward, vjp=None,
+                  bound=einsum_bind) -> Op:
     """Register an einsum spec under a numpy name: the family's one form and one VJP (or the op's own,
-    checked against the form like every VJP; and its own forward)."""
+    checked against the form like every VJP; and its own forward, with how to bind it to shapes)."""
     return register(Op(name, forward, einsum_shape, forms=einsum_form, vjps=vjp or einsum_vjp,
                        params=("eq", "scale", "ones"),
-                       example=example, example_params={"eq": eq}, broadcasts=False))
+                       example=example, example_params={"eq": eq}, broadcasts=False, bind=bound))
 
 
 def _matmul_forward(a: np.ndarray, b: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
     return np.matmul(a, b)  # the same numbers as the spec, by numpy's own (BLAS) routine
+
+
+def _axes_of(eq: str):
+    src, out = eq.split("->")
+    axes = [src.index(c) for c in out]
+    return lambda x: np.transpose(x, axes)
 
 
 def _transpose_forward(x: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
@@ -248,8 +265,10 @@ def _transpose_forward(x: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[i
 
 
 _EINSUM = einsum_family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")
-_MATMUL = einsum_family("matmul", ((3, 4), (4, 2)), "ik,kj->ij", _matmul_forward)
-_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji", _transpose_forward)
+_MATMUL = einsum_family("matmul", ((3, 4), (4, 2)), "ik,kj->ij", _matmul_forward,
+                        bound=lambda shapes, eq, scale=1.0, ones=(): np.matmul)
+_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji", _transpose_forward,
+                           bound=lambda shapes, eq, scale=1.0, ones=(): _axes_of(eq))
 _SUM = einsum_family("sum", ((2, 3),), "ij->j")
 _MEAN = einsum_family("mean", ((2, 3),), "ij->j")
 _TRACE = einsum_family("trace", ((3, 3),), "ii->")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict
 
 import numpy as np
 
-from ..node import Node
+from ..node import Node, concrete
 from . import arithmetic, einsum, elementwise, indexing, linalg, losses, nn, reductions, selection, shape
 
 __all__ = ["UFUNCS", "FUNCTIONS", "NDARRAY_METHODS", "attach"]
@@ -85,10 +85,6 @@ def _qualname(f: Any) -> str:
     return f"{mod}.{getattr(f, '__name__', f)}"
 
 
-def _values(x: Any) -> Any:
-    return x.value if isinstance(x, Node) else x
-
-
 def _call(fn: Callable[..., Any], what: str, args: Any, kwargs: Dict[str, Any]) -> Any:
     """Run the op; numpy-only keyword arguments (out=, dtype=, ...) are refused by name."""
     if kwargs.get("out") is not None:
@@ -106,7 +102,7 @@ def _call(fn: Callable[..., Any], what: str, args: Any, kwargs: Dict[str, Any]) 
 def array_ufunc(self: Node, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     name = ufunc.__name__
     if name in _NOT_DIFFERENTIATED:
-        return getattr(ufunc, method)(*[_values(x) for x in inputs], **kwargs)
+        return getattr(ufunc, method)(*[concrete(x, f"numpy.{name}") for x in inputs], **kwargs)
     if method != "__call__":
         raise TypeError(f"numpy.{name}.{method} on a node is not differentiable in jacobians; use the function "
                         f"(np.sum, np.cumsum, np.max) or jx.{name} on the node, or work on .value (not differentiated)")
@@ -143,7 +139,7 @@ def _method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _arg_method(name: str) -> Callable[..., Any]:
     def method(self: Node, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.value, name)(*args, **kwargs)  # an index: not differentiated
+        return getattr(concrete(self, f".{name}()"), name)(*args, **kwargs)  # an index: not differentiated
 
     method.__name__ = name
     method.__doc__ = f"``ndarray.{name}`` of the value: an integer index, not differentiated."
@@ -166,7 +162,7 @@ def _tolist(self: Node) -> Any:
 
 def _comparison(ufunc: np.ufunc) -> Callable[[Node, Any], np.ndarray]:
     def compare(self: Node, other: Any) -> np.ndarray:
-        return ufunc(self.value, _values(other))
+        return ufunc(concrete(self, f"a comparison ({ufunc.__name__})"), concrete(other, "a comparison"))
 
     compare.__doc__ = f"``numpy.{ufunc.__name__}`` of the values: a boolean array, not differentiated."
     return compare
