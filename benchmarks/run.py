@@ -121,7 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"factored {t['to_floor']:.2f}× floor, {t['speedup_vs_jax']:.2f}× faster than JAX "
                   f"(JAX {t['jax_to_floor']:.2f}× floor), goal {t['goal']}: {'met' if t['met'] else 'NOT MET'}"))
         for t in hessians.hvp_targets(res["hessians"]):
-            print(f"  one hvp, {t['case']} at n={t['n']}: {t['to_jax']:.2f}× JAX's jvp(grad), goal ≤ 2×: "
+            print(f"  one hvp ({t['route']}), {t['case']} at n={t['n']}: {t['to_jax']:.2f}× JAX's jvp(grad), goal ≤ 2×: "
                   f"{'met' if t['met'] else 'NOT MET'}")
     if "full" in res or "depth" in res:
         md += "\n" + full_jacobians.markdown(res)

@@ -77,13 +77,16 @@ def test_tiny_run_writes_every_section(tiny_run):
 
     names = {t["name"] for t in res["targets"]}
     paired = res["gradient"]["paired"]
-    timed = {f"gradient at D={r['D']} (method='auto', graph included)" for r in paired
-             if r["route"] == "auto" and "ratio" in r}  # against jax.grad only where JAX is installed
+    routes = {"auto": "method='auto', graph included", "jit": "jx.jit(jx.grad(l)), traced once"}
+    timed = {f"gradient at D={r['D']} ({routes[r['route']]})" for r in paired
+             if r["route"] in routes and "ratio" in r}  # against jax.grad only where JAX is installed
     assert "gradient at D=6 (method='auto', graph included)" in timed
+    assert "gradient at D=6 (jx.jit(jx.grad(l)), traced once)" in timed
     assert names == {"local Jacobian construction (≥ 32 MiB)", "dense chain contraction (D ≥ 48)",
                      "explicit gradient peak memory", "optimal plan FLOPs"} | timed
     assert {(r["D"], r["route"], r["vs"]) for r in paired} >= {(6, "auto", "closed form (numpy)"),
-                                                                (6, "factored", "closed form (numpy)")}
+                                                                (6, "factored", "closed form (numpy)"),
+                                                                (6, "jit", "closed form (numpy)")}
     assert all(_positive(r["ratio"]) for r in paired if "ratio" in r)
     assert "results in" in stdout and "optimal plan FLOPs" in stdout
 
