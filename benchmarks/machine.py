@@ -46,7 +46,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _memory_bytes() -> Optional[int]:
+def memory_bytes() -> Optional[int]:
+    """Physical memory in bytes (None where the OS does not say)."""
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
@@ -137,7 +138,7 @@ def facts() -> Dict[str, object]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
         "cpu_model": _cpu_model(),
-        "memory_bytes": _memory_bytes(),
+        "memory_bytes": memory_bytes(),
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": sys.version.split()[0],
