@@ -27,7 +27,7 @@ from . import memory
 from .chain_rule import ORDERS, Order, plan
 from .factored import jacobian_factored
 from .graph import between
-from .node import Node
+from .node import Node, outside_trace
 from .numeric import jacobian_numeric
 from .vjp_route import backward, jacobian_vjp
 
@@ -39,6 +39,7 @@ Wrt = Union[Node, Sequence[Node]]
 
 
 def check_call(fn: str, y: object, wrt: object, method: str, order: str) -> List[Node]:
+    outside_trace(f"jx.{fn}(node, wrt)")
     if method not in METHODS:
         raise ValueError(f"{fn}: method={method!r} is not one of {', '.join(METHODS)}")
     if order not in ORDERS:

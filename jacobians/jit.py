@@ -40,6 +40,7 @@ finite inputs warns with :class:`~jacobians.node.NonFiniteWarning`.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import warnings
 from typing import Any, Callable, Dict, Hashable, List, Sequence, Tuple, Union
@@ -50,6 +51,7 @@ from . import memory
 from .graph import ancestors
 from .node import Node, NonFiniteWarning, describe_bad, leaf_array, tracing, user_stacklevel, var
 from .pytree import TreeDef, flatten, unflatten
+from .transforms import has_nodes
 
 __all__ = ["jit", "Jitted", "Program"]
 
@@ -160,13 +162,21 @@ class Program:
                 f"{self.who}: {self.names[k]} failed in the replay: {exc}. The matrix is singular or not finite "
                 "for these inputs: make it invertible (e.g. add a small multiple of the identity) or reformulate"
             ) from exc
-        return [self._output(env[k], leaves) if is_slot else k for is_slot, k in self.outputs]
+        outs: List[Any] = []
+        for is_slot, k in self.outputs:
+            if not is_slot:  # a value f returned as it was: an array is copied, so no two calls share it
+                outs.append(np.array(k) if isinstance(k, np.ndarray) else k)
+                continue
+            outs.append(self._output(env[k], leaves, outs))
+        return outs
 
     @staticmethod
-    def _output(a: np.ndarray, leaves: Sequence[np.ndarray]) -> np.ndarray:
-        # a fresh, writable array the caller owns: never a view of a constant or of the caller's own input
-        if not a.flags.writeable or (a.base is not None and any(np.may_share_memory(a, x) for x in leaves)) \
-                or any(a is x for x in leaves):
+    def _output(a: np.ndarray, leaves: Sequence[np.ndarray], earlier: Sequence[Any]) -> np.ndarray:
+        # a fresh, writable array the caller owns: never a view of a constant, of the caller's own input, or of
+        # another output
+        if not a.flags.writeable or any(a is x for x in leaves) or any(a is x for x in earlier) or (
+                a.base is not None and any(np.may_share_memory(a, x) for x in (*leaves, *earlier)
+                                           if isinstance(x, np.ndarray))):
             return np.array(a)
         return a
 
@@ -223,7 +233,7 @@ class Jitted:
         self.who = f"jit({getattr(fun, '__name__', 'f')})"
         self._cache: Dict[Hashable, Program] = {}
         self._arrays: Dict[Hashable, Program] = {}  # calls with ndarray arguments only: keyed without a tree
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())  # the name and doc, never fun's own attributes
 
     @property
     def traces(self) -> int:
@@ -265,6 +275,14 @@ class Jitted:
         leaves, out_tree = flatten(out)
         return Program(xs, leaves, out_tree, self.who)
 
+    def _positional(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+        try:
+            bound = inspect.signature(self.fun).bind(*args, **kwargs)
+        except (TypeError, ValueError):  # no signature to read, or a call it does not fit: as given
+            return args, kwargs
+        bound.apply_defaults()
+        return tuple(bound.args), dict(bound.kwargs)
+
     def program(self, *args: Any, **kwargs: Any) -> Program:
         """The recorded program for these arguments (traced now if this signature is new).
 
@@ -274,6 +292,8 @@ class Jitted:
           %1 = tanh(%0)  (3,)
           %2 = sum(%1; eq='a->', scale=1.0, ones=())  ()
         """
+        if self.static_argnums:
+            args, kwargs = self._positional(args, kwargs)
         key, arrays, tree = self._split(args, kwargs)
         prog = self._cache.get(key)
         if prog is None:
@@ -281,6 +301,10 @@ class Jitted:
         return prog
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.static_argnums:  # static arguments passed by keyword or left at their defaults: by position
+            args, kwargs = self._positional(args, kwargs)
+        if has_nodes((args, kwargs)):  # inside another transform or trace: f itself, on the nodes (as JAX)
+            return self.fun(*args, **kwargs)
         prog = None
         if not kwargs and not self.static_argnums and all(type(a) is np.ndarray and a.dtype.kind == "f"
                                                           and a.dtype.itemsize in (4, 8) for a in args):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import threading
 import types
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple, Union
@@ -41,11 +42,11 @@ if TYPE_CHECKING:  # the node layer imports nothing above it
 
 __all__ = [
     "Node", "var", "const", "as_node", "shape_of", "graph_float", "describe_bad", "user_stacklevel",
-    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "tracing", "is_tracing", "concrete", "leaf_array",
+    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "tracing", "is_tracing", "concrete", "outside_trace", "leaf_array",
 ]
 
 _ids = itertools.count()
-_tracing = [0]  # > 0 while jx.jit records a function (a list: the counter is shared, never rebound)
+_trace = threading.local()  # .depth > 0 while jx.jit records a function in this thread
 
 
 class ConcretizationError(TypeError):
@@ -54,7 +55,7 @@ class ConcretizationError(TypeError):
 
 def is_tracing() -> bool:
     """Whether :func:`jacobians.jit.jit` is recording a function now (see :class:`tracing`)."""
-    return _tracing[0] > 0
+    return getattr(_trace, "depth", 0) > 0
 
 
 def concrete(x: Any, what: str) -> Any:
@@ -64,7 +65,7 @@ def concrete(x: Any, what: str) -> Any:
     """
     if not isinstance(x, Node):
         return x
-    if _tracing[0]:
+    if getattr(_trace, "depth", 0):
         raise ConcretizationError(
             f"node {x.name}: {what} inside a function that jx.jit is tracing gives numbers taken out of the graph, "
             "which the replay would freeze at their first values. Use jx ops that stay in the graph (jx.maximum, "
@@ -72,6 +73,16 @@ def concrete(x: Any, what: str) -> Any:
             "(static_argnums), or call the function without jit"
         )
     return x.value
+
+
+def outside_trace(what: str) -> None:
+    """Refuse, while jx.jit traces (this thread), a call that would return arrays computed at the trace."""
+    if getattr(_trace, "depth", 0):
+        raise ConcretizationError(
+            f"{what} inside a function that jx.jit is tracing returns arrays computed from the trace's values, "
+            "which the replay would freeze. Inside jit use jx.grad(f) or jx.value_and_grad(f), which return "
+            "their result as nodes there; or call it outside the jitted function"
+        )
 
 
 class tracing:
@@ -85,10 +96,10 @@ class tracing:
     __slots__ = ()
 
     def __enter__(self) -> None:
-        _tracing[0] += 1
+        _trace.depth = getattr(_trace, "depth", 0) + 1
 
     def __exit__(self, *exc: Any) -> bool:
-        _tracing[0] -= 1
+        _trace.depth -= 1
         return False
 
 ArrayLike = Union["Node", np.ndarray, float, int, Sequence[Any]]

@@ -36,7 +36,7 @@ from .api import jacobian
 from .elimination import recipe
 from .form import Factor, Factored, Product, axis_labels
 from .graph import between
-from .node import AmbiguousBroadcastWarning, Node, const, is_tracing
+from .node import AmbiguousBroadcastWarning, Node, const, is_tracing, outside_trace
 from .registry import Op, apply
 from .sweep import reverse_sweep
 
@@ -189,6 +189,7 @@ def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:
     """
     from .transforms import push_tangents
 
+    outside_trace("jx.hvp(l, x, v)")
     v = np.asarray(v, dtype=x.dtype)
     if v.shape != x.shape:
         raise ValueError(f"hvp: v has shape {v.shape}, {x.name} has {x.shape}; give v of x's shape")
@@ -205,6 +206,7 @@ def hessian(y: Node, x: Union[Node, Sequence[Node]], method: HessianMethod = "fa
     The memory guard prices every Hessian before it is built (``y.size · x.size²``
     entries); a refusal names ``jx.hvp``.
     """
+    outside_trace("jx.hessian(y, x)")
     if method not in HESSIAN_METHODS:
         raise ValueError(f"hessian: method={method!r} is not one of {', '.join(HESSIAN_METHODS)}")
     if not isinstance(y, Node):

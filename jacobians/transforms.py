@@ -43,7 +43,7 @@ from . import api
 from .chain_rule import Order
 from .elimination import derived_jvp
 from .graph import ancestors
-from .node import Node, const, var
+from .node import Node, const, is_tracing, outside_trace, var
 from .pytree import TreeDef, flatten, unflatten
 from .second_order import gradient_graph
 from .sweep import forward_sweep
@@ -155,7 +155,7 @@ def _per_input(inputs, single: bool, leaf: Callable[[Node], np.ndarray]) -> Any:
 def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api.Method, with_value: bool,
              who: str) -> Callable[..., Any]:
     def transformed(*args: Any, **kwargs: Any) -> Any:
-        nodes = has_nodes((args, kwargs))
+        nodes = has_nodes((args, kwargs)) or is_tracing()  # inside a trace f may close over traced nodes
         if nodes and method not in ("auto", "factored"):
             raise ValueError(f"{who}: called on nodes, the gradient is built as a graph from the ops' forms (the "
                              f"factored route); method={method!r} cannot build one: leave method at 'auto'")
@@ -225,6 +225,7 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
     nums = argnums if wrt is None else wrt
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
+        outside_trace("jx.jacobian(f)")
         out, aux, inputs, single = run_on_vars(fun, args, kwargs, nums, has_aux, "jacobian")
         ys, d = _nodes(out)
         jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order, chunks=chunks))
@@ -254,6 +255,7 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
     nums = argnums if wrt is None else wrt
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
+        outside_trace("jx.hessian(f)")
         out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian")
         (y,), _ = _nodes([out])
         if y.size != 1:
@@ -274,6 +276,7 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Tuple[
     >>> pull(np.ones((2, 2)))[0].tolist()          # G Bᵀ
     [[1.0, 5.0], [1.0, 5.0]]
     """
+    outside_trace("jx.vjp(f, ...)")
     out, aux, inputs, _ = run_on_vars(fun, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
     ys, d = _nodes(out)
 
@@ -304,6 +307,7 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
     >>> t.tolist()
     [2.0, 2.0, 2.0]
     """
+    outside_trace("jx.jvp(f, ...)")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per primal")

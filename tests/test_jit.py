@@ -27,11 +27,18 @@ def _first(y):
     return y[0] if isinstance(y, (list, tuple)) else y
 
 
+REFUSED = {"logdet-slogdet": "slogdet's sign"}  # a number out of the graph: refused while tracing, never frozen
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_every_op_replays_its_forward_on_new_data(case):
     f = jx.jit(lambda *xs: _first(case.call(*xs)))
     trace = [draw(s, case.domain, np.random.default_rng(0)) for s in case.shapes]
     new = [draw(s, case.domain, np.random.default_rng(1)) for s in case.shapes]
+    if case.id in REFUSED:
+        with pytest.raises(ConcretizationError, match=REFUSED[case.id]):
+            f(*trace)
+        return
     f(*trace)
     got = f(*new)
     assert f.traces == 1
@@ -47,6 +54,10 @@ def test_every_op_replays_its_gradient_against_the_hand_written_vjps(case):
     g = jx.jit(jx.grad(loss))
     trace = [draw(s, case.domain, np.random.default_rng(0)) for s in case.shapes]
     new = [draw(s, case.domain, np.random.default_rng(1)) for s in case.shapes]
+    if case.id in REFUSED:
+        with pytest.raises(ConcretizationError, match=REFUSED[case.id]):
+            g(*trace)
+        return
     g(*trace)  # every op: a form that compares values or is array-only numpy is replayed on arrays
     got = g(*new)
     x = [jx.var(a, name=f"x{i}") for i, a in enumerate(new)]
@@ -90,14 +101,15 @@ def test_a_gradient_is_traced_once_per_signature_and_replayed():
 
 
 def test_the_replayed_gradient_keeps_only_real_work():
-    """Steps counted, not timed: the gradient of ‖(X Xᵀ) X‖ replays as 3 forward products, the norm, two
-    scalings, 4 VJP products, one transpose and 2 sums; reshapes to a node's own shape, multiplies by a
-    constant 1 and work on constants only are gone."""
+    """Steps counted, not timed: the gradient of ‖(X Xᵀ) X‖ replays as 3 forward products, the norm, its
+    inverse guarded at 0 (sign s, s / (y + 1 − s): 4 scalar steps), the scaling of Y, 4 VJP products, one
+    transpose and 2 sums; reshapes to a node's own shape, multiplies by a constant 1 and work on constants
+    only are gone."""
     prog = jx.jit(jx.grad(_seed1_loss)).program(np.ones((4, 3)))
     ops = [name.split(" ")[0] for name in prog.names]
-    assert len(prog) <= 13, str(prog)
+    assert len(prog) <= 16, str(prog)
     assert not {"reshape", "broadcast_to"} & set(ops), str(prog)
-    assert ops.count("add") == 2
+    assert ops.count("add") == 3  # the two sums of pulled-back products and the guard's y + (1 − s)
 
 
 def test_identities_are_read_from_the_op_never_from_values():
@@ -200,8 +212,10 @@ def test_a_jitted_hessian_vector_product_is_a_times_v_plus_a_transpose_times_v()
 
 
 def test_transforms_that_return_arrays_refuse_nodes_inside_jit():
-    with pytest.raises(TypeError, match="only jx.grad and jx.value_and_grad"):
+    with pytest.raises(ConcretizationError, match=r"jx.hessian\(f\) inside a function that jx.jit is tracing"):
         jx.jit(lambda x: jx.hessian(lambda x: jx.sum(x ** 3))(x))(np.ones(2))
+    with pytest.raises(ConcretizationError, match=r"jx.grad\(node, wrt\)"):
+        jx.jit(lambda x: jx.grad(jx.sum(x ** 3), x))(np.ones(2))
     with pytest.raises(ValueError, match="method='vjp' cannot build one"):
         jx.jit(jx.grad(lambda x: jx.sum(x ** 3), method="vjp"))(np.ones(2))
 

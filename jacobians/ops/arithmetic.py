@@ -123,11 +123,14 @@ def _over(num: np.ndarray, den: np.ndarray, shape: tuple) -> np.ndarray:
     """num / den broadcast to ``shape``, and 0 where den is 0 (the policy at the origin).
 
     On nodes (second order) the same as an expression of ops: the mask den ≠ 0
-    is piecewise constant, so it is taken from the values.
+    is sign(den)², an op with derivative 0 (piecewise constant), computed again
+    from new values when jx.jit replays the graph.
     """
     if isinstance(num, Node) or isinstance(den, Node):
-        keep = np.broadcast_to(_value(den) != 0, shape)
-        return np.where(keep, num / np.where(keep, den, 1.0), 0.0)
+        s = np.sign(den)
+        keep = s * s
+        res = num / (den + (1.0 - keep)) * keep
+        return res if np.shape(res) == tuple(shape) else np.broadcast_to(res, shape)
     num, den = np.broadcast_to(num, shape), np.broadcast_to(den, shape)
     out = np.zeros(shape, dtype=np.result_type(num, den))
     return np.divide(num, den, out=out, where=den != 0)

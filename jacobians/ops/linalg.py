@@ -61,7 +61,7 @@ import numpy as np
 
 from ..form import IN_LABELS, Factor, Factored, Product, as_factor
 from ..kernel import contract
-from ..node import Node, shape_of
+from ..node import Node, concrete, shape_of
 from ..registry import Op, apply, register
 from .einsum import apply_spec, einsum_family, einsum_vjp, parse_einsum
 
@@ -168,7 +168,8 @@ def _inverse_or_zero(y: np.ndarray) -> np.ndarray:
 def _fro_inverse(y: Any) -> Any:
     """1/y of the form: on a node (second order) the node 1/y, so its derivative -1/y² is kept; 0 at y = 0."""
     if isinstance(y, Node):
-        return 1.0 / y if y.value != 0 else np.zeros((), dtype=y.dtype)  # at 0: the subgradient, a constant
+        k = np.sign(y)  # y ≥ 0; at 0 the subgradient 0: sign is piecewise constant, recomputed by a jx.jit replay
+        return k / (y + (1.0 - k))
     return _inverse_or_zero(y)
 
 
@@ -291,7 +292,7 @@ def slogdet(a: Any) -> Tuple[np.ndarray, Node]:
     (-1.0, 0.0, [[-0.5, 0.0], [0.0, 2.0]])
     """
     y = logdet(a)
-    value = y.parents[0].value
+    value = concrete(y.parents[0], "slogdet's sign")  # a number out of the graph: refused while jx.jit traces
     return np.asarray(np.linalg.slogdet(value)[0], dtype=value.dtype), y
 
 

@@ -302,9 +302,13 @@ def _std_partial(y, x, axes, ddof, keepdims):
 
 
 def _masked_ratio(num: Node, den: Node) -> Node:
-    """num / den where den > 0 and 0 elsewhere, built from ops (den ≥ 0; the mask is taken on the values)."""
-    pos = den.value > 0
-    return num / (den + (~pos).astype(den.dtype)) * pos.astype(den.dtype)
+    """num / den where den > 0 and 0 elsewhere, built from ops (den ≥ 0).
+
+    The mask is sign(den), an op with derivative 0: piecewise constant, as a mask taken on the values would
+    be, and computed again from new values when jx.jit replays the graph.
+    """
+    pos = np.sign(den)
+    return num / (den + (1.0 - pos)) * pos
 
 
 def _std_vjp(g, y, x, axes, ddof, keepdims):
