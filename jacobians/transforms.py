@@ -120,10 +120,13 @@ def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
     names = _arg_names(f, len(args))
     new_args = list(args)
     inputs = []
-    for k in nums:
-        xs, d, tree = _vars(args[k], names[k], who, nodes)
-        new_args[k] = tree
-        inputs.append((xs, d))
+    made: Dict[int, Tuple[List[Node], TreeDef]] = {}
+    for k in nums:  # an argument named twice (argnums=(0, 0)) gets one set of vars, so both gradients are its own
+        if k not in made:
+            xs, d, tree = _vars(args[k], names[k], who, nodes)
+            new_args[k] = tree
+            made[k] = (xs, d)
+        inputs.append(made[k])
     out = f(*new_args, **kwargs)
     aux = None
     if has_aux:

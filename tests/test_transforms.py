@@ -430,3 +430,10 @@ def test_nodes_first_still_mean_the_node_api():
     l = jx.sum(W ** 2)
     np.testing.assert_allclose(jx.grad(l, W), 2 * A, rtol=1e-12)
     assert jx.jacobian(W * 2.0, W).shape == A.shape + A.shape
+
+
+def test_an_argument_named_twice_in_argnums_gets_its_gradient_twice():
+    g = jx.grad(lambda a, b: np.sum(a * a * b), argnums=(0, 0, 1))(A, 2 * A)
+    np.testing.assert_allclose(g[0], 4 * A * A)  # d/da Σ a² b = 2 a b, b = 2A
+    np.testing.assert_allclose(g[1], 4 * A * A)
+    np.testing.assert_allclose(g[2], A * A)
