@@ -283,6 +283,13 @@ class Jitted:
         bound.apply_defaults()
         return tuple(bound.args), dict(bound.kwargs)
 
+    def _lookup(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Program, List[np.ndarray]]:
+        key, arrays, tree = self._split(args, kwargs)
+        prog = self._cache.get(key)
+        if prog is None:
+            prog = self._cache[key] = self._trace(args, arrays, tree)
+        return prog, arrays
+
     def program(self, *args: Any, **kwargs: Any) -> Program:
         """The recorded program for these arguments (traced now if this signature is new).
 
@@ -294,31 +301,25 @@ class Jitted:
         """
         if self.static_argnums:
             args, kwargs = self._positional(args, kwargs)
-        key, arrays, tree = self._split(args, kwargs)
-        prog = self._cache.get(key)
-        if prog is None:
-            prog = self._cache[key] = self._trace(args, arrays, tree)
-        return prog
+        return self._lookup(args, kwargs)[0]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.static_argnums:  # static arguments passed by keyword or left at their defaults: by position
-            args, kwargs = self._positional(args, kwargs)
-        if has_nodes((args, kwargs)):  # inside another transform or trace: f itself, on the nodes (as JAX)
-            return self.fun(*args, **kwargs)
         prog = None
-        if not kwargs and not self.static_argnums and all(type(a) is np.ndarray and a.dtype.kind == "f"
-                                                          and a.dtype.itemsize in (4, 8) for a in args):
-            fast: Any = tuple((a.shape, a.dtype.char) for a in args)  # the common call, keyed cheaply
-            prog = self._arrays.get(fast)
+        plain = not kwargs and not self.static_argnums and all(type(a) is np.ndarray for a in args)
+        if plain and all(a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) for a in args):
+            prog = self._arrays.get(tuple((a.shape, a.dtype.char) for a in args))  # the common call, keyed cheaply
             arrays = list(args)
             for a in arrays:
                 if not math.isfinite(np.add.reduce(a, axis=None)):  # any NaN or ±Inf makes the sum so
                     prog = None  # (or an overflow of finite data): the full check says which
                     break
         if prog is None:
-            prog = self.program(*args, **kwargs)
-            arrays = self._split(args, kwargs)[1]
-            if not kwargs and not self.static_argnums and all(type(a) is np.ndarray for a in args):
+            if self.static_argnums:  # static arguments passed by keyword or left at their defaults: by position
+                args, kwargs = self._positional(args, kwargs)
+            if has_nodes((args, kwargs)):  # inside another transform or trace: f itself, on the nodes (as JAX)
+                return self.fun(*args, **kwargs)
+            prog, arrays = self._lookup(args, kwargs)
+            if plain:
                 self._arrays[tuple((a.shape, a.dtype.char) for a in arrays)] = prog
         outs = prog.run(arrays)
         _warn_nonfinite(outs, self.who)

@@ -253,22 +253,24 @@ def _matmul_forward(a: np.ndarray, b: np.ndarray, eq: str, scale: float = 1.0, o
     return np.matmul(a, b)  # the same numbers as the spec, by numpy's own (BLAS) routine
 
 
-def _axes_of(eq: str):
+def _transpose_axes(eq: str) -> List[int]:
     src, out = eq.split("->")
-    axes = [src.index(c) for c in out]
-    return lambda x: np.transpose(x, axes)
+    return [src.index(c) for c in out]
 
 
 def _transpose_forward(x: np.ndarray, eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()) -> np.ndarray:
-    src, out = eq.split("->")
-    return np.transpose(x, [src.index(c) for c in out])
+    return np.transpose(x, _transpose_axes(eq))
+
+
+def _transpose_bind(shapes: Tuple[Shape, ...], eq: str, scale: float = 1.0, ones: Tuple[int, ...] = ()):
+    axes = _transpose_axes(eq)
+    return lambda x: np.transpose(x, axes)
 
 
 _EINSUM = einsum_family("einsum", ((2, 3), (3, 4)), "ij,jk->ik")
 _MATMUL = einsum_family("matmul", ((3, 4), (4, 2)), "ik,kj->ij", _matmul_forward,
                         bound=lambda shapes, eq, scale=1.0, ones=(): np.matmul)
-_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji", _transpose_forward,
-                           bound=lambda shapes, eq, scale=1.0, ones=(): _axes_of(eq))
+_TRANSPOSE = einsum_family("transpose", ((2, 3),), "ij->ji", _transpose_forward, bound=_transpose_bind)
 _SUM = einsum_family("sum", ((2, 3),), "ij->j")
 _MEAN = einsum_family("mean", ((2, 3),), "ij->j")
 _TRACE = einsum_family("trace", ((3, 3),), "ii->")
