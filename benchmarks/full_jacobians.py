@@ -374,6 +374,7 @@ def profile(graph: str, D: int, top: int = 15) -> None:
         steps = "none" if comp is None else ", ".join(eq for _, eq in comp.steps)
         flops = 0 if comp is None else comp.flops
         print(f"  {prep.eq} → shape {prep.shape}: steps {steps}; {flops:.3g} FLOPs")
+    plain_numpy_product(p)
     call = _factored(build, d)
     call()
     pr = cProfile.Profile()
@@ -381,6 +382,39 @@ def profile(graph: str, D: int, top: int = 15) -> None:
     call()
     pr.disable()
     pstats.Stats(pr).strip_dirs().sort_stats("tottime").print_stats(top)
+
+
+def plain_numpy_product(p, repeats: int = 7) -> None:
+    """The plan's largest broadcast product (one step, nothing summed) written by numpy alone, outside the
+    package: ``np.multiply`` of the two operands viewed in the output's order, into a new C-ordered array,
+    paired with the fresh-memory floor of its shape. What numpy itself costs for the write that misses the
+    floor target."""
+    best = None
+    for prep in getattr(p, "prepared", None) or []:
+        comp = prep.comp
+        if comp is None or len(comp.steps) != 1 or len(comp.steps[0][0]) != 2:
+            continue
+        eq = comp.steps[0][1]
+        ins, out = eq.split("->")
+        if any(c not in out for c in ins.replace(",", "")) or len(out) != len(prep.shape):
+            continue  # something is summed: a matrix product, not a broadcast write
+        if best is None or np.prod(prep.shape) > np.prod(best[1]):
+            best = (eq, tuple(prep.shape))
+    if best is None:
+        return
+    eq, shape = best
+    ins, out = eq.split("->")
+    size = dict(zip(out, shape))
+    rng = np.random.default_rng(0)
+    views = []
+    for sub in ins.split(","):
+        a = rng.standard_normal([size[c] for c in sub])
+        perm = sorted(range(len(sub)), key=lambda k: out.index(sub[k]))
+        views.append(a.transpose(perm).reshape([size[c] if c in sub else 1 for c in out]))
+    t, f, ratios = measure_paired(lambda: np.multiply(views[0], views[1], order="C"),
+                                  lambda: machine.fresh_fill(shape), repeats=repeats, budget=5)
+    print(f"  plain numpy, np.multiply for {eq} into a new {shape} array: {fmt_time(t.median)} against the floor's "
+          f"{fmt_time(f.median)}: {median([1 / r for r in ratios]):.2f}x the floor (paired)")
 
 
 VMSTAT = ("compact_stall", "thp_fault_alloc", "thp_fault_fallback", "pgfault")
