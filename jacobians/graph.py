@@ -9,7 +9,7 @@ from .node import Node
 from .dense import construction_extra, materialize
 from .registry import op_errors
 
-__all__ = ["ancestors", "between", "edges", "paths", "local_jacobian", "local_extra", "TooManyPaths", "GraphCycle"]
+__all__ = ["ancestors", "reaches", "between", "edges", "paths", "local_jacobian", "local_extra", "TooManyPaths", "GraphCycle"]
 
 
 class TooManyPaths(Exception):
@@ -48,6 +48,13 @@ def ancestors(y: Node) -> List[Node]:
             if state.get(p.id) != 2:
                 stack.append((p, False))
     return order
+
+
+def reaches(outputs: Sequence[object], ids: "frozenset") -> bool:
+    """Whether any node among ``outputs`` depends on (or is) a node whose id is in ``ids``."""
+    if not ids:
+        return False
+    return any(n.id in ids for y in outputs if isinstance(y, Node) for n in ancestors(y))
 
 
 def between(y: Node, x: Node, hold: Sequence[Node] = ()) -> List[Node]:

@@ -48,8 +48,9 @@ from typing import Any, Callable, Dict, Hashable, List, Sequence, Tuple, Union
 import numpy as np
 
 from . import memory
-from .graph import ancestors
-from .node import Node, NonFiniteWarning, describe_bad, leaf_array, tracing, user_stacklevel, var
+from .graph import ancestors, reaches
+from .node import (Node, NonFiniteWarning, active_vars, describe_bad, differentiating, is_tracing, leaf_array, tracing,
+                   user_stacklevel, var)
 from .pytree import TreeDef, flatten, unflatten
 from .transforms import has_nodes
 
@@ -162,23 +163,23 @@ class Program:
                 f"{self.who}: {self.names[k]} failed in the replay: {exc}. The matrix is singular or not finite "
                 "for these inputs: make it invertible (e.g. add a small multiple of the identity) or reformulate"
             ) from exc
+        raw = [env[k] if is_slot else k for is_slot, k in self.outputs]
+        if len(raw) == 1 and isinstance(raw[0], np.ndarray) and raw[0].flags.writeable and raw[0].base is None \
+                and self.outputs[0][0] and not any(raw[0] is x for x in leaves):
+            return raw  # the common case: one fresh array
         outs: List[Any] = []
-        for is_slot, k in self.outputs:
-            if not is_slot:  # a value f returned as it was: an array is copied, so no two calls share it
-                outs.append(np.array(k) if isinstance(k, np.ndarray) else k)
+        for i, ((is_slot, _), a) in enumerate(zip(self.outputs, raw)):
+            if not isinstance(a, np.ndarray):
+                outs.append(a)
                 continue
-            outs.append(self._output(env[k], leaves, outs))
+            others = [b for j, b in enumerate(raw) if j != i and isinstance(b, np.ndarray)]
+            # a fresh, writable array the caller owns: never a value recorded in the program (shared by every
+            # call), a view of a constant, of the caller's own input, or memory another output also holds
+            if not is_slot or not a.flags.writeable or any(a is x for x in leaves) or any(
+                    np.may_share_memory(a, x) for x in (*leaves, *others)):
+                a = np.array(a)
+            outs.append(a)
         return outs
-
-    @staticmethod
-    def _output(a: np.ndarray, leaves: Sequence[np.ndarray], earlier: Sequence[Any]) -> np.ndarray:
-        # a fresh, writable array the caller owns: never a view of a constant, of the caller's own input, or of
-        # another output
-        if not a.flags.writeable or any(a is x for x in leaves) or any(a is x for x in earlier) or (
-                a.base is not None and any(np.may_share_memory(a, x) for x in (*leaves, *earlier)
-                                           if isinstance(x, np.ndarray))):
-            return np.array(a)
-        return a
 
 
 def _ones(n: Node) -> bool:
@@ -233,6 +234,7 @@ class Jitted:
         self.who = f"jit({getattr(fun, '__name__', 'f')})"
         self._cache: Dict[Hashable, Program] = {}
         self._arrays: Dict[Hashable, Program] = {}  # calls with ndarray arguments only: keyed without a tree
+        self._params = _positional_params(fun)  # a static argument may also come by keyword, or by default
         functools.update_wrapper(self, fun, updated=())  # the name and doc, never fun's own attributes
 
     @property
@@ -240,21 +242,34 @@ class Jitted:
         """How many signatures have been traced (each one recorded once)."""
         return len(self._cache)
 
-    def _split(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Hashable, List[np.ndarray], TreeDef]:
+    def _statics(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]):
+        """(static positional {index: value}, static keywords {name: value}, the other arguments, other kwargs)."""
         n = len(args)
-        static = []
+        pos: Dict[int, Any] = {}
+        kw: Dict[str, Any] = {}
+        kwargs = dict(kwargs)
         for k in self.static_argnums:
-            if not -n <= k < n:
-                raise ValueError(f"{self.who}: static_argnums names argument {k}, but the call has {n} positional "
-                                 "argument(s)")
+            if -n <= k < n:
+                pos[k % n] = args[k]
+            elif 0 <= k < len(self._params) and self._params[k].name in kwargs \
+                    and self._params[k].kind is not inspect.Parameter.POSITIONAL_ONLY:
+                kw[self._params[k].name] = kwargs.pop(self._params[k].name)
+            elif 0 <= k < len(self._params) and self._params[k].default is not inspect.Parameter.empty:
+                continue  # left at its default: f uses it as it is, the same value on every call
+            else:
+                raise ValueError(f"{self.who}: static_argnums names argument {k}, but the call gives {n} positional "
+                                 "argument(s) and it has no default")
+        for where, value in [*pos.items(), *kw.items()]:
             try:
-                hash(args[k])
+                hash(value)
             except TypeError:
-                raise TypeError(f"{self.who}: static argument {k} ({type(args[k]).__name__}) is not hashable; a "
+                raise TypeError(f"{self.who}: static argument {where} ({type(value).__name__}) is not hashable; a "
                                 "static argument keys the cache, so pass a tuple, a number or a string") from None
-            static.append((k % n, args[k]))
-        nums = {k for k, _ in static}
-        dynamic = tuple(a for k, a in enumerate(args) if k not in nums)
+        dynamic = tuple(a for k, a in enumerate(args) if k not in pos)
+        return pos, kw, dynamic, kwargs
+
+    def _split(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]):
+        pos, kw, dynamic, kwargs = self._statics(args, kwargs)
         leaves, tree = flatten((dynamic, kwargs))
         arrays = []
         for path, leaf in zip(tree.paths, leaves):
@@ -262,32 +277,33 @@ class Jitted:
                 raise TypeError(f"{self.who}: argument {path} is a node; a jitted function takes arrays (it makes "
                                 "its own vars)")
             arrays.append(leaf_array(leaf, f"{self.who}: argument {path}"))
-        key = (tuple(static), tree, tuple((a.shape, a.dtype.str) for a in arrays))
-        return key, arrays, tree
+        by_index = {k: kw[self._params[k].name] for k in self.static_argnums
+                    if 0 <= k < len(self._params) and self._params[k].name in kw}
+        key = (tuple(sorted({**pos, **by_index}.items())), tree, tuple((a.shape, a.dtype.str) for a in arrays))
+        return key, arrays, (tree, pos, kw, len(args))
 
-    def _trace(self, args: Tuple[Any, ...], arrays: List[np.ndarray], tree: TreeDef) -> Program:
+    def _trace(self, arrays: List[np.ndarray], how: tuple) -> Any:
+        """f run on vars: its Program, or (when f closes over an enclosing transform's vars) its outputs as they
+        are, nodes that must stay in the graph, wrapped in :class:`_Unjitted`."""
+        tree, pos, kw, n = how
         xs = [var(a, name=f"args{p}") for p, a in zip(tree.paths, arrays)]
         dynamic, kwargs = unflatten(tree, xs)
         it = iter(dynamic)
-        full = [a if k in {j % len(args) for j in self.static_argnums} else next(it) for k, a in enumerate(args)]
-        with tracing():
-            out = self.fun(*full, **kwargs)
+        full = [pos[k] if k in pos else next(it) for k in range(n)]
+        with tracing(), differentiating(xs):
+            out = self.fun(*full, **kwargs, **kw)
         leaves, out_tree = flatten(out)
+        if reaches(leaves, active_vars()):  # a closure over an outer transform's vars: not replayable
+            return _Unjitted(out)
         return Program(xs, leaves, out_tree, self.who)
 
-    def _positional(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
-        try:
-            bound = inspect.signature(self.fun).bind(*args, **kwargs)
-        except (TypeError, ValueError):  # no signature to read, or a call it does not fit: as given
-            return args, kwargs
-        bound.apply_defaults()
-        return tuple(bound.args), dict(bound.kwargs)
-
-    def _lookup(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Program, List[np.ndarray]]:
-        key, arrays, tree = self._split(args, kwargs)
+    def _lookup(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, List[np.ndarray]]:
+        key, arrays, how = self._split(args, kwargs)
         prog = self._cache.get(key)
         if prog is None:
-            prog = self._cache[key] = self._trace(args, arrays, tree)
+            prog = self._trace(arrays, how)
+            if isinstance(prog, Program):
+                self._cache[key] = prog
         return prog, arrays
 
     def program(self, *args: Any, **kwargs: Any) -> Program:
@@ -299,9 +315,11 @@ class Jitted:
           %1 = tanh(%0)  (3,)
           %2 = sum(%1; eq='a->', scale=1.0, ones=())  ()
         """
-        if self.static_argnums:
-            args, kwargs = self._positional(args, kwargs)
-        return self._lookup(args, kwargs)[0]
+        prog = self._lookup(args, kwargs)[0]
+        if not isinstance(prog, Program):
+            raise TypeError(f"{self.who}: f closes over the vars of an enclosing transform, so it has no program of "
+                            "its own: it runs unjitted there")
+        return prog
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         prog = None
@@ -309,21 +327,39 @@ class Jitted:
         if plain and all(a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) for a in args):
             prog = self._arrays.get(tuple((a.shape, a.dtype.char) for a in args))  # the common call, keyed cheaply
             arrays = list(args)
-            for a in arrays:
-                if not math.isfinite(np.add.reduce(a, axis=None)):  # any NaN or ±Inf makes the sum so
-                    prog = None  # (or an overflow of finite data): the full check says which
-                    break
+            with np.errstate(all="ignore"):  # an overflow of finite data is not the caller's warning
+                for a in arrays:
+                    if not math.isfinite(np.add.reduce(a, axis=None)):  # any NaN or ±Inf makes the sum so
+                        prog = None  # (or an overflow of finite data): the full check says which
+                        break
         if prog is None:
-            if self.static_argnums:  # static arguments passed by keyword or left at their defaults: by position
-                args, kwargs = self._positional(args, kwargs)
-            if has_nodes((args, kwargs)):  # inside another transform or trace: f itself, on the nodes (as JAX)
-                return self.fun(*args, **kwargs)
+            if is_tracing() or has_nodes((args, kwargs)):  # inside another trace or transform: f itself, in
+                return self.fun(*args, **kwargs)  # that graph (as JAX inlines a jitted function)
             prog, arrays = self._lookup(args, kwargs)
+            if isinstance(prog, _Unjitted):
+                return prog.out
             if plain:
                 self._arrays[tuple((a.shape, a.dtype.char) for a in arrays)] = prog
         outs = prog.run(arrays)
         _warn_nonfinite(outs, self.who)
         return unflatten(prog.out_tree, outs)
+
+
+class _Unjitted:
+    """The outputs of a trace that closed over an enclosing transform's vars (returned as they are)."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+
+def _positional_params(fun: Callable[..., Any]) -> List[inspect.Parameter]:
+    try:
+        params = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):  # a builtin or a C callable: static arguments by position only
+        return []
+    return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def _warn_nonfinite(outs: List[Any], who: str) -> None:

@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # the node layer imports nothing above it
 
 __all__ = [
     "Node", "var", "const", "as_node", "shape_of", "graph_float", "describe_bad", "user_stacklevel",
-    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "tracing", "is_tracing", "concrete", "outside_trace", "leaf_array",
+    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "tracing", "is_tracing", "concrete", "outside_trace", "leaf_array", "differentiating",
+    "active_vars",
 ]
 
 _ids = itertools.count()
@@ -51,6 +52,37 @@ _trace = threading.local()  # .depth > 0 while jx.jit records a function in this
 
 class ConcretizationError(TypeError):
     """A number was asked of a node while :func:`jacobians.jit.jit` was tracing: the replay would freeze it."""
+
+
+class differentiating:
+    """While active (in this thread), the ids of ``xs`` are vars a running transform differentiates.
+
+    A transform called inside another one (``jx.grad(f)`` inside an outer
+    ``jx.grad``'s function, or a jitted function there) may close over the
+    outer transform's vars: its result must then stay in the graph, as a node,
+    so that the outer derivative reaches through it (:func:`active_vars`).
+    """
+
+    __slots__ = ("ids",)
+
+    def __init__(self, xs: Sequence["Node"]) -> None:
+        self.ids = frozenset(x.id for x in xs)
+
+    def __enter__(self) -> None:
+        stack = getattr(_trace, "active", None)
+        if stack is None:
+            stack = _trace.active = []
+        stack.append(self.ids)
+
+    def __exit__(self, *exc: Any) -> bool:
+        _trace.active.pop()
+        return False
+
+
+def active_vars() -> frozenset:
+    """The ids of the vars that the transforms running in this thread differentiate (outermost first)."""
+    stack = getattr(_trace, "active", None)
+    return frozenset().union(*stack) if stack else frozenset()
 
 
 def is_tracing() -> bool:

@@ -26,7 +26,6 @@ array([[2., 2.],
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -36,8 +35,8 @@ from .api import jacobian
 from .elimination import recipe
 from .form import Factor, Factored, Product, axis_labels
 from .graph import between
-from .node import AmbiguousBroadcastWarning, Node, const, is_tracing, outside_trace
-from .registry import Op, apply
+from .node import Node, const, is_tracing, outside_trace
+from .registry import Op, apply, rule_broadcasts
 from .sweep import reverse_sweep
 
 __all__ = ["gradient_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
@@ -99,8 +98,7 @@ def _node_form(child: Node, i: int) -> Factored:
     While jx.jit traces, a factor computed from values becomes a node that computes it again on every replay.
     """
     try:
-        with warnings.catch_warnings():  # the form's own broadcasts are the op's business, not the user's
-            warnings.simplefilter("ignore", AmbiguousBroadcastWarning)
+        with rule_broadcasts():  # the form's own broadcasts are the op's business, not the user's
             if not is_tracing():
                 return child.op.form(i, child, *child.parents, **child.params)
             try:
@@ -172,8 +170,7 @@ def gradient_graph(l: Node, x: Node, hold: Sequence[Node] = ()) -> Node:
         return total
 
     seed = const(np.ones(l.shape), dtype=l.dtype)
-    with warnings.catch_warnings():  # the graph's broadcasts are built by the rules, not written by the user
-        warnings.simplefilter("ignore", AmbiguousBroadcastWarning)
+    with rule_broadcasts():  # the graph's broadcasts are built by the rules, not written by the user
         return _ops().reshape(reverse_sweep(nodes, l, x, seed, pull), x.shape)
 
 

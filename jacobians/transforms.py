@@ -42,8 +42,8 @@ import numpy as np
 from . import api
 from .chain_rule import Order
 from .elimination import derived_jvp
-from .graph import ancestors
-from .node import Node, const, is_tracing, outside_trace, var
+from .graph import ancestors, reaches
+from .node import Node, active_vars, const, differentiating, is_tracing, outside_trace, var
 from .pytree import TreeDef, flatten, unflatten
 from .second_order import gradient_graph
 from .sweep import forward_sweep
@@ -127,7 +127,8 @@ def run_on_vars(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
             new_args[k] = tree
             made[k] = (xs, d)
         inputs.append(made[k])
-    out = f(*new_args, **kwargs)
+    with differentiating([x for xs, _ in made.values() for x in xs]):
+        out = f(*new_args, **kwargs)
     aux = None
     if has_aux:
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -164,6 +165,8 @@ def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api
                              f"factored route); method={method!r} cannot build one: leave method at 'auto'")
         out, aux, inputs, single = run_on_vars(f, args, kwargs, argnums, has_aux, who, nodes)
         (y,), _ = _nodes([out]) if not isinstance(out, Node) else ([out], None)
+        if not nodes and reaches([y], active_vars()):  # f closes over an enclosing transform's vars: the
+            nodes = True  # gradient stays in the graph, so the outer derivative reaches through it
         if y.size != 1:
             raise TypeError(f"{who}: f must return a scalar (shape () or one entry), got shape {y.shape}; "
                             "use jx.jacobian for a non-scalar output")
@@ -178,6 +181,7 @@ def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api
         return (grads, aux) if has_aux else grads
 
     transformed.__name__ = f"{who}({getattr(f, '__name__', 'f')})"
+    transformed.__wrapped__ = f  # type: ignore[attr-defined]  # inspect.signature (jx.jit's static arguments) reads f's
     transformed.__doc__ = f"{who} of {getattr(f, '__name__', 'f')} w.r.t. argnums={argnums!r}."
     return transformed
 

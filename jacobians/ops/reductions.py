@@ -380,16 +380,15 @@ def _tie_share(a: np.ndarray, axis: int) -> np.ndarray:
 def _nuc_polar(x: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
     """U Vᵀ of each matrix over ``axes`` (from the SVD), kept on the singular values above round-off."""
     m = np.moveaxis(x, axes, (-2, -1))
-    if isinstance(x, Node):  # second order: U, σ, Vᵀ are the nodes of jx.svd (distinct σ needed), the mask values
-        from .linalg import svd
+    rel = max(m.shape[-2:]) * np.finfo(x.dtype).eps
+    if isinstance(x, Node):  # second order: U, σ, Vᵀ are the nodes of jx.svd (distinct σ needed); the mask is
+        from .linalg import svd  # sign(max(σ − tol, 0)), ops with derivative 0, so a jx.jit replay recomputes it
 
         u, s, vt = svd(m, full_matrices=False)
-        sv = s.value
+        keep = np.sign(np.maximum(s - np.max(s, axis=-1, keepdims=True) * rel, 0.0))
     else:
         u, s, vt = np.linalg.svd(m, full_matrices=False)
-        sv = s
-    tol = np.max(sv, axis=-1, keepdims=True) * max(m.shape[-2:]) * np.finfo(x.dtype).eps
-    keep = (sv > tol).astype(x.dtype)
+        keep = (s > np.max(s, axis=-1, keepdims=True) * rel).astype(x.dtype)
     return np.moveaxis((u * keep[..., None, :]) @ vt, (-2, -1), axes)
 
 
