@@ -42,12 +42,12 @@ if TYPE_CHECKING:  # the node layer imports nothing above it
 
 __all__ = [
     "Node", "var", "const", "as_node", "shape_of", "graph_float", "describe_bad", "user_stacklevel",
-    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "tracing", "is_tracing", "concrete", "outside_trace", "leaf_array", "differentiating",
+    "NonFiniteWarning", "AmbiguousBroadcastWarning", "ConcretizationError", "ThreadFlag", "tracing", "is_tracing", "concrete", "outside_trace", "leaf_array", "differentiating",
     "active_vars",
 ]
 
 _ids = itertools.count()
-_trace = threading.local()  # .depth > 0 while jx.jit records a function in this thread
+_trace = threading.local()  # .active: the ids of the vars the running transforms differentiate, in this thread
 
 
 class ConcretizationError(TypeError):
@@ -87,7 +87,7 @@ def active_vars() -> frozenset:
 
 def is_tracing() -> bool:
     """Whether :func:`jacobians.jit.jit` is recording a function now (see :class:`tracing`)."""
-    return getattr(_trace, "depth", 0) > 0
+    return _TRACING.on
 
 
 def concrete(x: Any, what: str) -> Any:
@@ -97,7 +97,7 @@ def concrete(x: Any, what: str) -> Any:
     """
     if not isinstance(x, Node):
         return x
-    if getattr(_trace, "depth", 0):
+    if _TRACING.on:
         raise ConcretizationError(
             f"node {x.name}: {what} inside a function that jx.jit is tracing gives numbers taken out of the graph, "
             "which the replay would freeze at their first values. Use jx ops that stay in the graph (jx.maximum, "
@@ -109,7 +109,7 @@ def concrete(x: Any, what: str) -> Any:
 
 def outside_trace(what: str) -> None:
     """Refuse, while jx.jit traces (this thread), a call that would return arrays computed at the trace."""
-    if getattr(_trace, "depth", 0):
+    if _TRACING.on:
         raise ConcretizationError(
             f"{what} inside a function that jx.jit is tracing returns arrays computed from the trace's values, "
             "which the replay would freeze. Inside jit use jx.grad(f) or jx.value_and_grad(f), which return "
@@ -117,22 +117,45 @@ def outside_trace(what: str) -> None:
         )
 
 
-class tracing:
-    """While active, ``node.item()`` raises :class:`ConcretizationError` (jx.jit records one trace).
+class ThreadFlag:
+    """A flag that is on in one thread while any ``with`` block of it is open there (blocks nest).
+
+    >>> flag = ThreadFlag()
+    >>> with flag:
+    ...     flag.on
+    True
+    >>> flag.on
+    False
+    """
+
+    __slots__ = ("_local",)
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def on(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def __enter__(self) -> None:
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+
+    def __exit__(self, *exc: Any) -> bool:
+        self._local.depth -= 1
+        return False
+
+
+_TRACING = ThreadFlag()
+
+
+def tracing() -> ThreadFlag:
+    """``with tracing():`` jx.jit records one trace; meanwhile ``node.item()`` raises :class:`ConcretizationError`.
 
     A Python branch on a value (``if loss.item() > 1:``) would be frozen into the
     recorded program and replayed for every later input, so it is refused, as
     ``jax.jit`` refuses to concretize a tracer.
     """
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _trace.depth = getattr(_trace, "depth", 0) + 1
-
-    def __exit__(self, *exc: Any) -> bool:
-        _trace.depth -= 1
-        return False
+    return _TRACING
 
 ArrayLike = Union["Node", np.ndarray, float, int, Sequence[Any]]
 

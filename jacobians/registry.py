@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -30,7 +29,8 @@ import numpy as np
 from . import memory
 from .dense import materialize
 from .form import Factor, Factored, Product
-from .node import AmbiguousBroadcastWarning, Node, NonFiniteWarning, as_node, describe_bad, graph_float, user_stacklevel
+from .node import (AmbiguousBroadcastWarning, Node, NonFiniteWarning, ThreadFlag, as_node, describe_bad, graph_float,
+                   user_stacklevel)
 
 __all__ = ["Op", "Factor", "Product", "Factored", "register", "get_op", "registered_ops", "declared_in", "apply",
            "op_errors", "rule_broadcasts"]
@@ -238,27 +238,19 @@ def _check_nonfinite(node: Node) -> None:
     )
 
 
-_quiet = threading.local()  # .depth > 0: ops built by derivative rules in this thread, not written by the user
+_RULES = ThreadFlag()
 
 
-class rule_broadcasts:
-    """While active (in this thread), :class:`AmbiguousBroadcastWarning` is not raised: the graph is being built
-    by derivative rules (a gradient graph), whose broadcasts are the op's business, not the user's. A
-    ``warnings.catch_warnings`` block would do the same for the whole process, and is not thread-safe."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _quiet.depth = getattr(_quiet, "depth", 0) + 1
-
-    def __exit__(self, *exc: Any) -> bool:
-        _quiet.depth -= 1
-        return False
+def rule_broadcasts() -> ThreadFlag:
+    """``with rule_broadcasts():`` (in this thread) :class:`AmbiguousBroadcastWarning` is not raised: the graph is
+    being built by derivative rules (a gradient graph), whose broadcasts are the op's business, not the user's.
+    A ``warnings.catch_warnings`` block would do the same for the whole process, and is not thread-safe."""
+    return _RULES
 
 
 def _check_broadcast(op: Op, shapes: Sequence[Shape], out_shape: Shape) -> None:
     """Warn when a lower-rank operand of a broadcasting op matches several axis positions."""
-    if len(shapes) < 2 or not op.broadcasts or getattr(_quiet, "depth", 0):  # einsum aligns by labels, not
+    if len(shapes) < 2 or not op.broadcasts or _RULES.on:  # einsum aligns by labels, not
         return  # by position; a derivative rule's own broadcasts are not the user's
     try:
         if tuple(np.broadcast_shapes(*shapes)) != tuple(out_shape):
