@@ -615,7 +615,12 @@ def _execute_accumulate(p: Plan, what: str) -> np.ndarray:
         for q in _forward_parents(n, inside, x):
             T = acc[q.id]
             J = local_jacobian(n, q)
-            contribution = J if T is None else pairwise(eqs[(n.id, q.id)], J, T)
+            if T is None:
+                contribution = J
+            elif remaining[q.id] == 1 and _in_place(eqs[(n.id, q.id)], J, T, n, q):
+                contribution = _product_into(J, T, n, x)  # dn/dx in dq/dx's memory: its last use
+            else:
+                contribution = pairwise(eqs[(n.id, q.id)], J, T)
             del J, T
             remaining[q.id] -= 1
             if remaining[q.id] == 0 and q.id != x.id:
@@ -626,6 +631,31 @@ def _execute_accumulate(p: Plan, what: str) -> np.ndarray:
                 acc[n.id] += contribution
             del contribution
     return np.asarray(acc[y.id], order="C")
+
+
+IN_PLACE_BLOCKS = 16  # column blocks of an in-place product: its temporary is 1/16 of the result
+
+
+def _in_place(eq: str, J: np.ndarray, T: np.ndarray, n: Node, q: Node) -> bool:
+    """Whether dn/dx = dn/dq · dq/dx can be written into T's own memory: T (dq/dx, at its last use: a local
+    Jacobian or a product this sweep made, never a node's value) is writable and C-ordered, J a C-ordered
+    dn/dq, the equation their matrix product, and n as large as q."""
+    if n.size != q.size or not (T.flags.c_contiguous and T.flags.writeable) or not J.flags.c_contiguous:
+        return False
+    ins, out = eq.split("->")
+    j, t = ins.split(",")
+    a, b = j[:n.ndim], j[n.ndim:]
+    return len(set(j + t)) == len(j) + len(t) - len(b) and t.startswith(b) and out == a + t[len(b):]
+
+
+def _product_into(J: np.ndarray, T: np.ndarray, n: Node, x: Node) -> np.ndarray:
+    """J · T written over T, block of columns by block of columns: each block of the product needs only the
+    same block of T, so the product takes T's place and holds one block beside it, not a second result."""
+    Jm, Tm = J.reshape(n.size, -1), T.reshape(-1, x.size)
+    width = -(-x.size // IN_PLACE_BLOCKS)
+    for k in range(0, x.size, width):
+        Tm[:, k:k + width] = Jm @ Tm[:, k:k + width]
+    return T.reshape(n.shape + x.shape)
 
 
 def _forward_parents(n: Node, inside: Dict[int, Node], x: Node) -> List[Node]:
