@@ -84,22 +84,17 @@ def _vars(tree: Any, name: str, who: str, nodes: bool) -> Tuple[List[Node], Tree
                                 "(it makes its own vars), or use jx.grad(node, wrt) on nodes; only jx.grad and "
                                 "jx.value_and_grad return their result as nodes (and so run inside jx.jit)")
             # a node of its own per argument: the gradient w.r.t. this argument only, as a node of the leaf
-            xs.append(_identity(leaf))
+            xs.append(_reshaped(leaf, leaf.shape))
         else:
             xs.append(var(leaf, name=f"{name}{path}"))
     return xs, d, unflatten(d, xs)
 
 
-def _scalar(y: Node) -> Node:
-    from .ops import reshape
-
-    return reshape(y, ())
-
-
-def _identity(x: Node) -> Node:
+def _reshaped(x: Node, shape: Tuple[int, ...]) -> Node:
+    """The node ``reshape(x, shape)``: to x's own shape, a node of its own per argument (an identity op)."""
     from .ops import reshape  # the ops layer sits above this module's imports
 
-    return reshape(x, x.shape)
+    return reshape(x, shape)
 
 
 def has_nodes(args: Any) -> bool:
@@ -172,7 +167,7 @@ def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api
                             "use jx.jacobian for a non-scalar output")
         if nodes:  # inside a trace or another transform: the gradient as a node, differentiable again
             grads = _per_input(inputs, single, lambda x: gradient_graph(y, x))
-            value: Any = _scalar(y) if y.ndim else y
+            value: Any = _reshaped(y, ()) if y.ndim else y
         else:
             grads = _per_input(inputs, single, lambda x: api.grad(y, x, method=method))
             value = y.value.reshape(()) if y.ndim else y.value
