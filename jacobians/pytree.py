@@ -13,7 +13,7 @@ same structure around new leaves. None is an empty subtree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 __all__ = ["TreeDef", "flatten", "unflatten", "tree_map"]
 
@@ -71,21 +71,22 @@ def flatten(tree: Any) -> Tuple[List[Any], TreeDef]:
 
 def unflatten(tree: TreeDef, leaves: List[Any]) -> Any:
     """``tree``'s structure around ``leaves`` (as many as it has)."""
-    it = iter(leaves)
+    return _build(tree, iter(leaves))
 
-    def build(d: TreeDef) -> Any:
-        if d.kind == "leaf":
-            return next(it)
-        if d.kind == "none":
-            return None
-        items = [build(c) for c in d.children]
-        if d.kind == "dict":
-            return dict(zip(d.keys, items))
-        if d.kind == "namedtuple":
-            return d.cls(*items)
-        return items if d.kind == "list" else tuple(items)
 
-    return build(tree)
+def _build(d: TreeDef, it: Iterator[Any]) -> Any:
+    # a module-level recursion, not a closure that names itself: such a closure is a reference cycle, which
+    # would keep ``leaves`` (results of any size) alive until the garbage collector's next pass
+    if d.kind == "leaf":
+        return next(it)
+    if d.kind == "none":
+        return None
+    items = [_build(c, it) for c in d.children]
+    if d.kind == "dict":
+        return dict(zip(d.keys, items))
+    if d.kind == "namedtuple":
+        return d.cls(*items)
+    return items if d.kind == "list" else tuple(items)
 
 
 def tree_map(fn: Any, tree: Any) -> Any:
