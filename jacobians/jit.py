@@ -104,7 +104,18 @@ class Program:
         self.out_tree = out_tree
         self.outputs: List[Tuple[bool, Any]] = [(True, slot[y.id]) if isinstance(y, Node) else (False, y)
                                                 for y in outputs]
-        live_to_end = {k for is_slot, k in self.outputs if is_slot}
+        # what a replay checks for NaN and ±Inf: each output, or the inputs of the op that made it when that op
+        # is a sum of products of them (a Jacobian landed from its factors: they are small, it is not)
+        made = {slot[n.id]: ins for n, ins in steps if n.op.polynomial}
+        probes: Dict[int, str] = {}
+        for o, (is_slot, k) in enumerate(self.outputs):
+            if is_slot:
+                for i in made.get(k, ()):
+                    probes.setdefault(i, f"a factor (%{i}) of output {o}")
+                if k not in made:
+                    probes.setdefault(k, f"output {o}")
+        self.probes = sorted(probes.items())
+        live_to_end = {k for is_slot, k in self.outputs if is_slot} | set(probes)
         last: Dict[int, int] = {}
         for s, (_, ins) in enumerate(steps):
             for i in ins:
@@ -163,6 +174,10 @@ class Program:
                 f"{self.who}: {self.names[k]} failed in the replay: {exc}. The matrix is singular or not finite "
                 "for these inputs: make it invertible (e.g. add a small multiple of the identity) or reformulate"
             ) from exc
+        with np.errstate(all="ignore"):  # an overflow of finite data is not the caller's warning
+            if not all(math.isfinite(np.add.reduce(env[k], axis=None)) for k, _ in self.probes
+                       if isinstance(env[k], np.ndarray) and env[k].dtype.kind == "f"):
+                _warn_nonfinite(self.who, [(what, env[k]) for k, what in self.probes])
         raw = [env[k] if is_slot else k for is_slot, k in self.outputs]
         if len(raw) == 1 and isinstance(raw[0], np.ndarray) and raw[0].flags.writeable and raw[0].base is None \
                 and self.outputs[0][0] and not any(raw[0] is x for x in leaves):
@@ -341,7 +356,6 @@ class Jitted:
             if plain:
                 self._arrays[tuple((a.shape, a.dtype.char) for a in arrays)] = prog
         outs = prog.run(arrays)
-        _warn_nonfinite(outs, self.who)
         return unflatten(prog.out_tree, outs)
 
 
@@ -362,10 +376,10 @@ def _positional_params(fun: Callable[..., Any]) -> List[inspect.Parameter]:
     return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def _warn_nonfinite(outs: List[Any], who: str) -> None:
-    for k, o in enumerate(outs):
+def _warn_nonfinite(who: str, probes: List[Tuple[str, Any]]) -> None:
+    for what, o in probes:
         if isinstance(o, np.ndarray) and o.dtype.kind == "f" and not np.isfinite(o).all():
-            warnings.warn(f"{who}: output {k} is non-finite ({describe_bad(o, ~np.isfinite(o))}) for finite inputs; "
+            warnings.warn(f"{who}: {what} is non-finite ({describe_bad(o, ~np.isfinite(o))}) for finite inputs; "
                           "call the function without jit to have the op that made it named",
                           NonFiniteWarning, stacklevel=user_stacklevel())
 
