@@ -32,7 +32,7 @@ import itertools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -73,9 +73,15 @@ class GlobalLabels:
         return out
 
 
+LocalForm = Callable[[Node, int], Factored]  # (child, input slot) -> its form, with nodes for factors
+
+
 def _local_products(child: Node, parent: Node, labels: GlobalLabels, sizes: Dict[str, int],
-                    names: Names) -> List[RawProduct]:
-    """The factored local Jacobian d child / d parent with global labels (summed over repeated inputs)."""
+                    names: Names, local_form: Optional[LocalForm] = None) -> List[RawProduct]:
+    """The factored local Jacobian d child / d parent with global labels (summed over repeated inputs).
+
+    With ``local_form`` the forms come from it (factors may be nodes, kept as nodes).
+    """
     op = child.op
     values = [p.value for p in child.parents]
     out: List[RawProduct] = []
@@ -83,7 +89,7 @@ def _local_products(child: Node, parent: Node, labels: GlobalLabels, sizes: Dict
         if p.id != parent.id:
             continue
         with op_errors(op, child.parents, f"factored Jacobian w.r.t. {parent.name}"):
-            F = op.form(i, child.value, *values, **child.params)
+            F = op.form(i, child.value, *values, **child.params) if local_form is None else local_form(child, i)
         what = f"op {op.name!r} ({child.name}), input {i}"
         if len(F.out) != child.ndim or len(F.inp) != parent.ndim:
             check_factored(F, child.shape, parent.shape, what)
@@ -98,7 +104,7 @@ def _local_products(child: Node, parent: Node, labels: GlobalLabels, sizes: Dict
             ops = []
             for f in t.factors:
                 glab = "".join(local[c] for c in f.labels)
-                v = np.asarray(f.value, dtype=child.dtype)
+                v = f.value if isinstance(f.value, Node) else np.asarray(f.value, dtype=child.dtype)
                 sizes.update(zip(glab, v.shape))
                 ops.append(Operand(v, glab, name=lambda f=f: factor_sym(f.name, child, names)))
             deltas = [(local[d[0]], local[d[1]]) for d in t.deltas]
@@ -124,12 +130,13 @@ def _merge(products: List[Reduced], prepared: List[Prepared]) -> Tuple[List[Redu
 
 
 def expand(y: Node, x: Node, hold: Sequence[Node], max_products: int, cotangent: bool = False,
-           names: Optional[Names] = None) -> Optional[Tuple[List[Reduced], str, Dict[str, int], GlobalLabels]]:
+           names: Optional[Names] = None, local_form: Optional[LocalForm] = None) -> Optional[Tuple[List[Reduced], str, Dict[str, int], GlobalLabels]]:
     """Every product of local terms along every path x → y, deltas eliminated.
 
     With ``cotangent`` the products start with a symbolic G of y's shape and
     y's indices are summed (a VJP); otherwise they are free (the Jacobian).
     None when y does not depend on x. Raises :class:`FactoredFallback` past ``max_products``.
+    ``local_form`` (child, slot) -> form replaces the ops' array forms (factors may then be nodes).
     """
     nodes = between(y, x, hold)
     if not nodes:
@@ -141,7 +148,7 @@ def expand(y: Node, x: Node, hold: Sequence[Node], max_products: int, cotangent:
     local: Dict[Tuple[int, int], List[RawProduct]] = {}
     children: Dict[int, List[Node]] = {n.id: [] for n in nodes}
     for child, parent in edges(nodes):
-        local[(child.id, parent.id)] = _local_products(child, parent, labels, sizes, names or {})
+        local[(child.id, parent.id)] = _local_products(child, parent, labels, sizes, names or {}, local_form)
         children[parent.id].append(child)
     count: Dict[int, int] = {y.id: 1}  # products from each node to y
     for n in reversed(nodes[:-1]):
@@ -292,8 +299,11 @@ class FactoredPlan:
 
 
 def plan_factored(y: Node, x: Node, order: Order = "optimal", hold: Sequence[Node] = (),
-                  max_products: int = MAX_PRODUCTS) -> FactoredPlan:
+                  max_products: int = MAX_PRODUCTS, local_form: Optional[LocalForm] = None) -> FactoredPlan:
     """Plan dy/dx on the factored route; ``order`` is used only by the dense fallback.
+
+    With ``local_form`` (a Jacobian, not a gradient) the products' factors come
+    from it and may be nodes (:mod:`jacobians.jacobian_node`).
 
     >>> import numpy as np, jacobians as jx
     >>> X = jx.var(np.ones((3, 2)), name="X")
@@ -310,7 +320,7 @@ def plan_factored(y: Node, x: Node, order: Order = "optimal", hold: Sequence[Nod
     hold = tuple(hold)
     if y.id == x.id:
         return FactoredPlan(y, x, order, "identity", hold)
-    if y.size == 1:  # a gradient: one reverse sweep, no expansion over paths
+    if y.size == 1 and local_form is None:  # a gradient: one reverse sweep, no expansion over paths
         nodes = between(y, x, hold)
         if not nodes:
             return FactoredPlan(y, x, order, "independent", hold)
@@ -323,7 +333,7 @@ def plan_factored(y: Node, x: Node, order: Order = "optimal", hold: Sequence[Nod
                             largest_intermediate=max((c.largest for c in comps), default=0),
                             peak=max((c.peak for c in comps), default=0))
     try:
-        expanded = expand(y, x, hold, max_products)
+        expanded = expand(y, x, hold, max_products, local_form=local_form)
         if expanded is None:
             return FactoredPlan(y, x, order, "independent", hold)
         products, free, sizes, _ = expanded

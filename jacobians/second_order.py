@@ -39,7 +39,7 @@ from .node import Node, const, is_tracing, outside_trace
 from .registry import Op, apply, rule_broadcasts
 from .sweep import reverse_sweep
 
-__all__ = ["gradient_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
+__all__ = ["gradient_graph", "hessian_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
 
 HessianMethod = Literal["factored", "explicit", "hvp", "numeric"]
 HESSIAN_METHODS: Tuple[HessianMethod, ...] = ("factored", "explicit", "hvp", "numeric")
@@ -172,6 +172,42 @@ def gradient_graph(l: Node, x: Node, hold: Sequence[Node] = ()) -> Node:
     seed = const(np.ones(l.shape), dtype=l.dtype)
     with rule_broadcasts():  # the graph's broadcasts are built by the rules, not written by the user
         return _ops().reshape(reverse_sweep(nodes, l, x, seed, pull), x.shape)
+
+
+def hessian_graph(l: Node, xs: Sequence[Node], hold: Sequence[Node] = ()) -> Tuple[Tuple[Node, ...], ...]:
+    """The blocks d²l/dxi dxj of a scalar l as nodes (``H[i][j]`` of shape ``xi.shape + xj.shape``).
+
+    The gradient graph's Jacobian on the factored route, its factors nodes, landed
+    by one op (:func:`jacobians.jacobian_node.jacobian_node`): what ``jx.hessian(f)``
+    builds on nodes or inside :func:`jacobians.jit.jit`, so a replay recomputes it.
+
+    >>> import numpy as np, jacobians as jx
+    >>> x = jx.var([1.0, 2.0], name="x")
+    >>> (H,), = hessian_graph(jx.sum(x ** 3), [x])
+    >>> H.value.tolist()                                # diag(6 x)
+    [[6.0, 0.0], [0.0, 12.0]]
+    """
+    from .jacobian_node import jacobian_node
+
+    if not isinstance(l, Node) or l.size != 1:
+        raise ValueError(f"hessian_graph: needs a scalar node, got {getattr(l, 'shape', type(l).__name__)}")
+    rows = []
+    for a in xs:
+        g = gradient_graph(l, a, hold)
+        row = []
+        for b in xs:
+            what = f"hessian d²{l.name}/d{a.name}d{b.name} (factored route, as a node)"
+            try:
+                memory.check_bytes(a.shape + b.shape, l.dtype, what)
+            except memory.JacobianTooLarge as exc:
+                raise memory.JacobianTooLarge(f"{exc} For products with a vector use jx.hvp(l, x, v), which never "
+                                              "builds the Hessian", exc.what, exc.shape, exc.nbytes, exc.limit) from None
+            if g.size == 1:  # a scalar argument: the Hessian row is the gradient of its gradient
+                row.append(_ops().reshape(gradient_graph(_ops().reshape(g, ()), b, hold), a.shape + b.shape))
+            else:
+                row.append(jacobian_node(g, b, _node_form, hold, what=what))
+        rows.append(tuple(row))
+    return tuple(rows)
 
 
 def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:

@@ -45,7 +45,7 @@ from .elimination import derived_jvp
 from .graph import ancestors, reaches
 from .node import Node, active_vars, const, differentiating, is_tracing, outside_trace, var
 from .pytree import TreeDef, flatten, unflatten
-from .second_order import gradient_graph
+from .second_order import gradient_graph, hessian_graph
 from .sweep import forward_sweep
 from .vjp_route import backward
 
@@ -81,8 +81,9 @@ def _vars(tree: Any, name: str, who: str, nodes: bool) -> Tuple[List[Node], Tree
         if isinstance(leaf, Node):
             if not nodes:
                 raise TypeError(f"{who}: argument {name}{path} is a node; pass arrays to a transformed function "
-                                "(it makes its own vars), or use jx.grad(node, wrt) on nodes; only jx.grad and "
-                                "jx.value_and_grad return their result as nodes (and so run inside jx.jit)")
+                                "(it makes its own vars), or use jx.grad(node, wrt) on nodes; only jx.grad, "
+                                "jx.value_and_grad and jx.hessian return their result as nodes (and so run inside "
+                                "jx.jit)")
             # a node of its own per argument: the gradient w.r.t. this argument only, as a node of the leaf
             xs.append(_reshaped(leaf, leaf.shape))
         else:
@@ -244,6 +245,9 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
     Leaves have shape ``in.shape + in.shape``; for tuple argnums (or pytree
     arguments) the blocks nest as JAX nests them: ``H[i][j]`` pairs argument
     leaves i and j. With a node first it is :func:`jacobians.second_order.hessian`.
+    Called on nodes, or inside :func:`jacobians.jit.jit`, the blocks are nodes
+    (:func:`jacobians.second_order.hessian_graph`, factored route), so
+    ``jx.jit(jx.hessian(f))`` replays the Hessian without planning it again.
 
     >>> import numpy as np, jacobians as jx
     >>> H = jx.hessian(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]))
@@ -257,16 +261,28 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
     nums = argnums if wrt is None else wrt
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
-        outside_trace("jx.hessian(f)")
-        out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian")
-        (y,), _ = _nodes([out])
+        nodes = has_nodes((args, kwargs)) or is_tracing()  # inside a trace f may close over traced nodes
+        if nodes and method != "factored":
+            raise ValueError(f"hessian: called on nodes (or inside jx.jit), the Hessian is built as a node on the "
+                             f"factored route; method={method!r} cannot build one: leave method at 'factored'")
+        out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian", nodes)
+        (y,), _ = _nodes([out]) if not isinstance(out, Node) else ([out], None)
         if y.size != 1:
             raise TypeError(f"hessian: f must return a scalar, got shape {y.shape}")
         leaves = [x for xs, _ in inputs for x in xs]
-        blocks = node_hessian(y, leaves, method) if leaves else ()
+        if not nodes and reaches([y], active_vars()):  # f closes over an enclosing transform's vars
+            nodes = True
+        if not leaves:
+            blocks: Any = ()
+        elif nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
+            blocks = hessian_graph(_reshaped(y, ()) if y.ndim else y, leaves)
+        else:
+            blocks = node_hessian(y, leaves, method)
         row = {x.id: k for k, x in enumerate(leaves)}
         return _per_input(inputs, single, lambda a: _per_input(inputs, single, lambda b: blocks[row[a.id]][row[b.id]]))
 
+    transformed.__name__ = f"hessian({getattr(fun, '__name__', 'f')})"
+    transformed.__wrapped__ = fun  # type: ignore[attr-defined]  # jx.jit's static arguments read f's signature
     return transformed
 
 

@@ -1,0 +1,106 @@
+"""The factored Jacobian as one node of the graph, so that :func:`jacobians.jit.jit` can replay it.
+
+:func:`jacobians.factored.plan_factored`, given forms evaluated on *nodes*
+(``local_form``, e.g. :func:`jacobians.second_order.node_form`), plans products
+whose factors are nodes: the factors are then ordinary ops on the graph's
+values. One ``land_products`` op takes those factor nodes as its inputs and
+lands the products into the Jacobian (:func:`jacobians.elimination.share_factors`,
+:func:`jacobians.dense.assemble`), as :meth:`FactoredPlan.execute` does with
+arrays. Planning (paths, delta elimination, einsum paths) happens once, when the
+node is built; a replay recomputes the factors from the new inputs and lands
+them: this is how ``jx.jit(jx.hessian(f))`` replays a Hessian.
+
+>>> import numpy as np, jacobians as jx
+>>> h = jx.jit(jx.hessian(lambda x: np.log(np.sum(np.exp(x)))))
+>>> x = np.array([0.0, np.log(3.0)])            # p = softmax(x) = (1/4, 3/4)
+>>> (h(x) * 16).tolist()                         # diag(p) − p pᵀ, times 16
+[[3.0, -3.0], [-3.0, 3.0]]
+>>> print(str(h.program(x)).splitlines()[-1])    # doctest: +ELLIPSIS
+  %... = land_products(...; landing=<2 product(s) into (2, 2)>)  (2, 2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from . import memory
+from .dense import assemble, identity
+from .elimination import Prepared, share_factors
+from .factored import MAX_PRODUCTS, LocalForm, plan_factored
+from .node import Node, const
+from .registry import Op, apply
+from .second_order import SecondOrderUnavailable
+
+__all__ = ["jacobian_node", "Landing", "NotReplayable"]
+
+
+class NotReplayable(ValueError):
+    """The Jacobian cannot be built as a node (the factored plan falls back to the dense route)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Landing:
+    """What the ``land_products`` op writes: per product, the op inputs that are its factors, its
+    coefficient and preparation (einsum, tied view); the Jacobian's shape and dtype."""
+
+    pieces: Tuple[Tuple[Tuple[int, ...], float, Prepared], ...]
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+    what: str
+
+    def __repr__(self) -> str:
+        return f"<{len(self.pieces)} product(s) into {self.shape}>"
+
+
+def _land_forward(*arrays: np.ndarray, landing: Landing) -> np.ndarray:
+    memory.check_bytes(landing.shape, landing.dtype, landing.what)
+    pieces, held = share_factors([([arrays[k] for k in refs], coef, prep) for refs, coef, prep in landing.pieces],
+                                 landing.dtype, landing.what)
+    with memory.reserve(held, f"{landing.what}: the products that share a factor, summed"):
+        return assemble(landing.shape, landing.dtype, pieces, landing.what)
+
+
+def _not_again(*_: Any, landing: Landing, **__: Any) -> Any:
+    raise SecondOrderUnavailable(
+        f"land_products ({landing.what}): a Jacobian built as a node (inside jx.jit, or by a transform called on "
+        "nodes) is not differentiated again; take that derivative outside jx.jit (jx.hessian(..., method='numeric') "
+        "differentiates anything once more)")
+
+
+_LAND = Op("land_products", _land_forward, lambda *shapes, landing: landing.shape,
+           forms=lambda i, y, *xs, landing: _not_again(landing=landing),
+           vjps=lambda i, g, y, *xs, landing: _not_again(landing=landing), params=("landing",), broadcasts=False,
+           polynomial=True)
+
+
+def jacobian_node(y: Node, x: Node, local_form: LocalForm, hold: Sequence[Node] = (),
+                  max_products: int = MAX_PRODUCTS, what: str = "") -> Node:
+    """dy/dx as a node of shape ``y.shape + x.shape``: factors from ``local_form``, landed by one op.
+
+    Raises :class:`NotReplayable` where the factored plan would fall back to the dense route.
+    """
+    shape = y.shape + x.shape
+    what = what or f"jacobian d{y.name}/d{x.name} (factored route, as a node)"
+    memory.check_bytes(shape, y.dtype, what)
+    if y.id == x.id:
+        return const(identity(x.shape, y.dtype, what), dtype=y.dtype)
+    plan = plan_factored(y, x, hold=hold, max_products=max_products, local_form=local_form)
+    if plan.strategy == "dense":
+        raise NotReplayable(f"{what}: {plan.reason}, so the dense route would compute it, and the dense route "
+                            "cannot be replayed; compute it outside jx.jit")
+    if plan.strategy == "independent" or not plan.products:
+        return const(np.zeros(shape, dtype=y.dtype), dtype=y.dtype)
+    inputs: List[Node] = []
+    slot: Dict[int, int] = {}
+    pieces = []
+    for r, prep in zip(plan.products, plan.prepared):
+        refs = []
+        for o in r.operands:  # one input per distinct factor (a node, or an array the form made: a constant)
+            if id(o.value) not in slot:
+                slot[id(o.value)] = len(inputs)
+                inputs.append(o.value if isinstance(o.value, Node) else const(np.asarray(o.value), dtype=y.dtype))
+            refs.append(slot[id(o.value)])
+        pieces.append((tuple(refs), float(r.coef), prep))
+    return apply(_LAND, *inputs, landing=Landing(tuple(pieces), shape, np.dtype(y.dtype), what))
