@@ -156,22 +156,17 @@ def _split(build: Callable, d: Dict[str, np.ndarray], s) -> Dict[str, float]:
             "strategy": p.strategy}
 
 
-PRETOUCH = 4 << 30  # bytes written once before the full section (see full())
 
 
 def full(s) -> dict:
     """Every graph at every size: checked, paired with the write floor, timed after GEMMs, split.
 
-    First, PRETOUCH bytes are written once and freed. On a virtual machine whose host backs guest memory on
-    first use (this project's Firecracker VMs), the first write to never-used memory costs ~3 s per GiB
-    (``python benchmarks/full_jacobians.py --stability seed1 --size 96`` with and without ``--pretouch 4``),
-    and a D = 96 result (648 MiB) that lands there makes one call 10-20x slower than the others: a fact
-    about the VM, not about the route or its BLAS calls, which is what the stability target is about.
+    First, memory is pretouched (:func:`machine.pretouch`): a D = 96 result (648 MiB) that lands on memory the
+    VM's host has not backed makes one call 10-20x slower than the others, a fact about the VM, not about the
+    route or its BLAS calls, which is what the stability target is about.
     """
     tiny = max(s.sizes, default=8) <= 4
-    pretouch = 0 if tiny else min(PRETOUCH, (machine.memory_bytes() or 0) // 4)  # at most a quarter of RAM
-    if pretouch:
-        machine.fresh_fill((pretouch // 8,))
+    pretouch = machine.pretouch(tiny)
     checks = {}
     for name, (build, closed) in GRAPHS.items():  # the closed forms themselves, against the VJP route
         d = data(CHECK_D, s.seed)

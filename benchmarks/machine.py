@@ -123,6 +123,25 @@ def fresh_fill(shape: Tuple[int, ...]) -> None:
     buf.close()
 
 
+PRETOUCH = 4 << 30  # bytes a section that times against the write floor writes once first (see pretouch)
+
+
+def pretouch(tiny: bool = False) -> int:
+    """Write min(PRETOUCH, RAM/4) bytes once and free them; the bytes written (0 for a tiny run).
+
+    On a virtual machine whose host backs guest memory on first use (this
+    project's Firecracker VMs), the first write to never-used memory costs ~3 s
+    per GiB, and a floor call (:func:`fresh_fill`) or a result that lands there
+    runs 10-40x slower than the same call on backed memory: a fact about the VM,
+    which a ratio to the floor must not depend on
+    (``python benchmarks/full_jacobians.py --stability seed1 --size 96`` with and without ``--pretouch 4``).
+    """
+    n = 0 if tiny else min(PRETOUCH, (memory_bytes() or 0) // 4)
+    if n:
+        fresh_fill((n // 8,))
+    return n
+
+
 def facts() -> Dict[str, object]:
     """Machine and software facts recorded with every run."""
     import opt_einsum

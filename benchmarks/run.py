@@ -117,8 +117,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "hessians" in res:
         md += "\n" + hessians.markdown(res["hessians"])
         for t in hessians.targets(res["hessians"]):
-            print(f"  hessian {t['case']} at n={t['n']}: " + (t.get("detail", "") if t["met"] is None else
-                  f"factored {t['to_floor']:.2f}× floor, {t['speedup_vs_jax']:.2f}× faster than JAX "
+            print(f"  hessian {t['case']} at n={t['n']} ({t['route']}): " + (t.get("detail", "") if t["met"] is None
+                  else f"{t['to_floor']:.2f}× floor, {t['speedup_vs_jax']:.2f}× faster than JAX "
                   f"(JAX {t['jax_to_floor']:.2f}× floor), goal {t['goal']}: {'met' if t['met'] else 'NOT MET'}"))
         for t in hessians.hvp_targets(res["hessians"]):
             print(f"  one hvp ({t['route']}), {t['case']} at n={t['n']}: {t['to_jax']:.2f}× JAX's jvp(grad), goal ≤ 2×: "
