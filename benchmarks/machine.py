@@ -103,24 +103,36 @@ def _git_commit(root: str) -> Optional[str]:
         return None
 
 
-def fresh_fill(shape: Tuple[int, ...]) -> None:
-    """The fresh-memory write floor: fill an array of ``shape`` (float64) on pages mapped for this call alone.
+_MAPS: Dict[int, Tuple[mmap.mmap, np.ndarray]] = {}  # one private anonymous mapping per floor size
 
+
+def fresh_fill(shape: Tuple[int, ...]) -> None:
+    """The fresh-memory write floor: fill an array of ``shape`` (float64) on pages faulted in for this call.
+
+    Each size has one private anonymous mapping (huge pages advised from 4 MiB,
+    as numpy asks for its arrays). A call fills it and then hands its pages
+    back to the kernel (``MADV_DONTNEED``), so the next call faults in and
+    zeroes every page again: fresh memory each time, as a route's new result is.
+
+    Two simpler floors are unstable on this project's virtual machines.
     ``np.empty(shape).fill(1.0)`` is fresh memory only sometimes: glibc raises
-    its mmap threshold after a large block is freed, so right after a call that
-    freed a Hessian-sized array the "fresh" array reuses its pages and fills
-    4–5× faster, and a ratio to it swings with whatever ran before. An
-    anonymous ``mmap`` is always new pages; the routes and the peers keep the
-    default allocator, as they would run in a loop.
+    its mmap threshold after a large block is freed, so it may reuse pages
+    already mapped and fill 4-5x faster. A new ``mmap`` per call was the floor
+    until 2026-12: paired with a call that leaves the kernel's recently freed
+    pages in use (JAX, whose allocator keeps them; or, before it was fixed, any
+    transform result kept alive by a reference cycle), it landed on pages the
+    host had reclaimed and took several times longer, by an amount that varied
+    from run to run. Refaulting one mapping does not depend on what ran before.
     """
     n = max(int(np.prod(shape)), 1)
-    buf = mmap.mmap(-1, n * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private, as malloc maps
-    if n * 8 >= 1 << 22 and hasattr(mmap, "MADV_HUGEPAGE"):
-        buf.madvise(mmap.MADV_HUGEPAGE)  # as numpy asks for every array of 4 MiB or more
-    a = np.frombuffer(buf, dtype=np.float64, count=n)
+    if n not in _MAPS:
+        buf = mmap.mmap(-1, n * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private, as malloc maps
+        if n * 8 >= 1 << 22 and hasattr(mmap, "MADV_HUGEPAGE"):
+            buf.madvise(mmap.MADV_HUGEPAGE)  # as numpy asks for every array of 4 MiB or more
+        _MAPS[n] = (buf, np.frombuffer(buf, dtype=np.float64, count=n))
+    buf, a = _MAPS[n]
     a.fill(1.0)
-    del a
-    buf.close()
+    buf.madvise(mmap.MADV_DONTNEED)  # the pages go back: the next call faults in zeroed ones
 
 
 PRETOUCH = 4 << 30  # bytes a section that times against the write floor writes once first (see pretouch)

@@ -106,13 +106,16 @@ class Program:
                                                 for y in outputs]
         # what a replay checks for NaN and ±Inf: each output, or the inputs of the op that made it when that op
         # is a sum of products of them (a Jacobian landed from its factors: they are small, it is not)
+        # (a constant was checked when it was recorded, an input when the call began: neither is read again)
         made = {slot[n.id]: ins for n, ins in steps if n.op.polynomial}
+        stepped = {slot[n.id] for n, _ in steps}
         probes: Dict[int, str] = {}
         for o, (is_slot, k) in enumerate(self.outputs):
             if is_slot:
                 for i in made.get(k, ()):
-                    probes.setdefault(i, f"a factor (%{i}) of output {o}")
-                if k not in made:
+                    if i in stepped:
+                        probes.setdefault(i, f"a factor (%{i}) of output {o}")
+                if k in stepped and k not in made:
                     probes.setdefault(k, f"output {o}")
         self.probes = sorted(probes.items())
         live_to_end = {k for is_slot, k in self.outputs if is_slot} | set(probes)
