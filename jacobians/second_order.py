@@ -39,7 +39,7 @@ from .node import Node, const, is_tracing, outside_trace
 from .registry import Op, apply, rule_broadcasts
 from .sweep import reverse_sweep
 
-__all__ = ["gradient_graph", "hessian_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
+__all__ = ["gradient_graph", "hessian_graph", "jacobian_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
 
 HessianMethod = Literal["factored", "explicit", "hvp", "numeric"]
 HESSIAN_METHODS: Tuple[HessianMethod, ...] = ("factored", "explicit", "hvp", "numeric")
@@ -187,8 +187,6 @@ def hessian_graph(l: Node, xs: Sequence[Node], hold: Sequence[Node] = ()) -> Tup
     >>> H.value.tolist()                                # diag(6 x)
     [[6.0, 0.0], [0.0, 12.0]]
     """
-    from .jacobian_node import jacobian_node
-
     if not isinstance(l, Node) or l.size != 1:
         raise ValueError(f"hessian_graph: needs a scalar node, got {getattr(l, 'shape', type(l).__name__)}")
     rows = []
@@ -198,16 +196,34 @@ def hessian_graph(l: Node, xs: Sequence[Node], hold: Sequence[Node] = ()) -> Tup
         for b in xs:
             what = f"hessian d²{l.name}/d{a.name}d{b.name} (factored route, as a node)"
             try:
-                memory.check_bytes(a.shape + b.shape, l.dtype, what)
+                row.append(jacobian_graph(g, b, hold, what))
             except memory.JacobianTooLarge as exc:
                 raise memory.JacobianTooLarge(f"{exc} For products with a vector use jx.hvp(l, x, v), which never "
                                               "builds the Hessian", exc.what, exc.shape, exc.nbytes, exc.limit) from None
-            if g.size == 1:  # a scalar argument: the Hessian row is the gradient of its gradient
-                row.append(_ops().reshape(gradient_graph(_ops().reshape(g, ()), b, hold), a.shape + b.shape))
-            else:
-                row.append(jacobian_node(g, b, _node_form, hold, what=what))
         rows.append(tuple(row))
     return tuple(rows)
+
+
+def jacobian_graph(y: Node, x: Node, hold: Sequence[Node] = (), what: str = "") -> Node:
+    """dy/dx as a node of shape ``y.shape + x.shape``, on the factored route with the forms on nodes.
+
+    A scalar y gives its gradient graph; otherwise the planned products land by one
+    op (:func:`jacobians.jacobian_node.jacobian_node`). What ``jx.jacobian(f)`` and
+    ``jx.hessian(f)`` build inside :func:`jacobians.jit.jit`.
+
+    >>> import numpy as np, jacobians as jx
+    >>> x = jx.var([1.0, 2.0], name="x")
+    >>> jacobian_graph(x ** 2, x).value.tolist()       # diag(2 x)
+    [[2.0, 0.0], [0.0, 4.0]]
+    """
+    from .jacobian_node import jacobian_node
+
+    what = what or f"jacobian d{y.name}/d{x.name} (factored route, as a node)"
+    memory.check_bytes(y.shape + x.shape, y.dtype, what)
+    if y.size == 1 and y.id != x.id:  # a gradient: the sweep's graph of ops
+        flat = _ops().reshape(y, ()) if y.ndim else y
+        return _ops().reshape(gradient_graph(flat, x, hold), y.shape + x.shape)
+    return jacobian_node(y, x, _node_form, hold, what=what)
 
 
 def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:

@@ -45,7 +45,7 @@ from .elimination import derived_jvp
 from .graph import ancestors, reaches
 from .node import Node, active_vars, const, differentiating, is_tracing, outside_trace, var
 from .pytree import TreeDef, flatten, unflatten
-from .second_order import gradient_graph, hessian_graph
+from .second_order import gradient_graph, hessian_graph, jacobian_graph
 from .sweep import forward_sweep
 from .vjp_route import backward
 
@@ -82,8 +82,8 @@ def _vars(tree: Any, name: str, who: str, nodes: bool) -> Tuple[List[Node], Tree
             if not nodes:
                 raise TypeError(f"{who}: argument {name}{path} is a node; pass arrays to a transformed function "
                                 "(it makes its own vars), or use jx.grad(node, wrt) on nodes; only jx.grad, "
-                                "jx.value_and_grad and jx.hessian return their result as nodes (and so run inside "
-                                "jx.jit)")
+                                "jx.value_and_grad, jx.jacobian and jx.hessian return their result as nodes (and so "
+                                "run inside jx.jit)")
             # a node of its own per argument: the gradient w.r.t. this argument only, as a node of the leaf
             xs.append(_reshaped(leaf, leaf.shape))
         else:
@@ -217,6 +217,9 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
     The result has f's output structure outside and the arguments' structure
     inside (a tuple over argnums when argnums is a tuple), as ``jax.jacobian``.
     With a node first it is the Jacobian of that node (:func:`jacobians.api.jacobian`).
+    Called on nodes, or inside :func:`jacobians.jit.jit`, the leaves are nodes
+    (:func:`jacobians.second_order.jacobian_graph`, factored route), so
+    ``jx.jit(jx.jacobian(f))`` replays the Jacobian without planning it again.
 
     >>> import numpy as np, jacobians as jx
     >>> J = jx.jacobian(lambda W, x: np.tanh(W @ x))(np.ones((2, 3)), np.ones(3))
@@ -228,13 +231,24 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
     nums = argnums if wrt is None else wrt
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
-        outside_trace("jx.jacobian(f)")
-        out, aux, inputs, single = run_on_vars(fun, args, kwargs, nums, has_aux, "jacobian")
+        nodes = has_nodes((args, kwargs)) or is_tracing()  # inside a trace f may close over traced nodes
+        if nodes and (method not in ("auto", "factored") or chunks is not None):
+            raise ValueError(f"jacobian: called on nodes (or inside jx.jit), the Jacobian is built as a node on the "
+                             f"factored route; method={method!r}, chunks={chunks!r} cannot build one: leave method "
+                             "at 'auto' and chunks at None")
+        out, aux, inputs, single = run_on_vars(fun, args, kwargs, nums, has_aux, "jacobian", nodes)
         ys, d = _nodes(out)
-        jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order, chunks=chunks))
-                            for y in ys])
+        if not nodes and reaches(ys, active_vars()):  # f closes over an enclosing transform's vars
+            nodes = True
+        if nodes:  # the Jacobians as nodes, so jx.jit replays them (not differentiable again)
+            jac = unflatten(d, [_per_input(inputs, single, lambda x: jacobian_graph(y, x)) for y in ys])
+        else:
+            jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order, chunks=chunks))
+                                for y in ys])
         return (jac, aux) if has_aux else jac
 
+    transformed.__name__ = f"jacobian({getattr(fun, '__name__', 'f')})"
+    transformed.__wrapped__ = fun  # type: ignore[attr-defined]  # jx.jit's static arguments read f's signature
     return transformed
 
 
