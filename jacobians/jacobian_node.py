@@ -49,15 +49,18 @@ class Landing:
     shape: Tuple[int, ...]
     dtype: np.dtype
     what: str
+    shares: bool = True  # some products share a factor (share_factors merges them); decided from structure
 
     def __repr__(self) -> str:
         return f"<{len(self.pieces)} product(s) into {self.shape}>"
 
 
 def _land_forward(*arrays: np.ndarray, landing: Landing) -> np.ndarray:
-    memory.check_bytes(landing.shape, landing.dtype, landing.what)
-    pieces, held = share_factors([([arrays[k] for k in refs], coef, prep) for refs, coef, prep in landing.pieces],
-                                 landing.dtype, landing.what)
+    # (the result was priced when the node was built, and a jit replay prices its largest array first)
+    pieces = [([arrays[k] for k in refs], coef, prep) for refs, coef, prep in landing.pieces]
+    if not landing.shares:
+        return assemble(landing.shape, landing.dtype, pieces, landing.what)
+    pieces, held = share_factors(pieces, landing.dtype, landing.what)
     with memory.reserve(held, f"{landing.what}: the products that share a factor, summed"):
         return assemble(landing.shape, landing.dtype, pieces, landing.what)
 
@@ -103,4 +106,8 @@ def jacobian_node(y: Node, x: Node, local_form: LocalForm, hold: Sequence[Node] 
                 inputs.append(o.value if isinstance(o.value, Node) else const(np.asarray(o.value), dtype=y.dtype))
             refs.append(slot[id(o.value)])
         pieces.append((tuple(refs), float(r.coef), prep))
-    return apply(_LAND, *inputs, landing=Landing(tuple(pieces), shape, np.dtype(y.dtype), what))
+    # whether products share a factor depends on which inputs they read and their preparations, not on values:
+    # decided once here, on the trace's values (one array per input, as in every replay)
+    traced = [([inputs[k].value for k in refs], coef, prep) for refs, coef, prep in pieces]
+    shares = len(share_factors(traced, y.dtype, what)[0]) != len(traced)
+    return apply(_LAND, *inputs, landing=Landing(tuple(pieces), shape, np.dtype(y.dtype), what, shares))
