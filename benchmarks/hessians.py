@@ -99,6 +99,20 @@ def _ours_jit(case: str, d: Dict[str, np.ndarray]) -> Callable[[], np.ndarray]:
     return lambda: h(arg)
 
 
+def _gemm_bound(d: Dict[str, np.ndarray], floor: Callable[[], None], s) -> dict:
+    """The MLP Hessian's Gauss–Newton term needs Σ_e Z[e, ab] Z[e, cd] with Z[e, ab] = X[e, a] tanh'(XW1)[e, b]:
+    one (D², 2D) × (2D, D²) matrix product, written into a new D⁴ array. Timed alone (one ``np.matmul``, BLAS),
+    paired with the floor: a lower bound for every route, whatever it does with the rest."""
+    X, W1 = d["X"], d["W1"]
+    s1 = 1 - np.tanh(X @ W1) ** 2
+    Z = np.einsum("ea,eb->eab", X, s1).reshape(X.shape[0], -1)
+    ZT = np.ascontiguousarray(Z.T)
+    gemm = lambda: np.matmul(ZT, Z)  # noqa: E731
+    t, f, ratios = measure_paired(gemm, floor, repeats=s.repeats, budget=s.budget)
+    return {"median_s": t.median, "floor_s": f.median, "to_floor": median([1 / r for r in ratios]),
+            "shape": [ZT.shape[0], ZT.shape[1], Z.shape[1]]}
+
+
 def _peer(name: str, case: str, d: Dict[str, np.ndarray]):
     """(callable, to_numpy, compile seconds) for one peer, or None when it is not installed."""
     arg = _arg(case, d)
@@ -236,6 +250,9 @@ def hessians(s) -> dict:
                 row["routes"][name] = {"median_s": t.median, "floor_s": f.median,
                                        "to_floor": median([1 / r for r in ratios]), "rel_error": err,
                                        "compile_s": compile_s}
+            if case == "mlp":  # a lower bound any route pays: the Gauss–Newton term's matrix product alone
+                s.progress.step(f"hessians {case} n={n} Gauss–Newton GEMM alone")
+                row["gemm"] = _gemm_bound(d, floor, s)
             jax_floor = row["routes"].get("jax.hessian (jit)", {}).get("to_floor")
             for name in routes:  # ours / JAX as the ratio of their paired ratios to the floor
                 if jax_floor:
@@ -316,6 +333,13 @@ def markdown(sec: dict) -> str:
                 ratio = "–" if h.get("to_jax") is None else f"{h['to_jax']:.3g}"
                 lines.append(f"| {case} | {row['n']} | {route} | {h['median_s'] * 1e3:.3g} ms | {jax_t} | {ratio} | "
                              f"{err} |")
+    for case, grid in sec.get("cases", {}).items():
+        for row in grid:
+            if row.get("gemm"):
+                g = row["gemm"]
+                lines += ["", f"{case}, n = {row['n']}: the Gauss–Newton term's matrix product alone "
+                          f"({g['shape'][0]}×{g['shape'][1]} by {g['shape'][1]}×{g['shape'][2]}, one np.matmul) takes "
+                          f"{g['median_s'] * 1e3:.3g} ms, {g['to_floor']:.2f}× the floor: a lower bound for any route."]
     lines += ["", "| case | n | route | goal | × floor | JAX × floor | speed-up vs JAX | met |",
               "|---|---|---|---|---|---|---|---|"]
     for t in targets(sec):
