@@ -78,6 +78,30 @@ def _closed(case: str, d: Dict[str, np.ndarray]) -> Optional[np.ndarray]:
     return None
 
 
+def _by_hand(case: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], np.ndarray]]:
+    """The closed form written once with plain numpy, its input-dependent parts computed in the call: what a
+    hand-written Hessian costs (xᵀAx: ``A + A.T``; logsumexp: −p pᵀ into a new array, then p added on its
+    diagonal; least squares: 2 XᵀX ⊗ I as one broadcast product). None for the MLP (see _gemm_bound)."""
+    if case == "xAx":
+        A = d["A"]
+        return lambda: A + A.T
+    if case == "logsumexp":
+        x = d["x"]
+
+        def logsumexp_hessian() -> np.ndarray:
+            p = np.exp(x - x.max())
+            p /= p.sum()
+            H = np.multiply(p[:, None], -p[None, :])
+            H.reshape(-1)[:: x.size + 1] += p
+            return H
+        return logsumexp_hessian
+    if case == "least squares":
+        X, n = d["X"], d["W"].shape[0]
+        eye = np.eye(n)
+        return lambda: np.multiply((2 * X.T @ X)[:, None, :, None], eye[None, :, None, :])
+    return None
+
+
 def _consts(case: str, d: Dict[str, np.ndarray]) -> Dict[str, object]:
     """The data as constant nodes, made once outside the timed call, as every peer gets its data converted
     to its own arrays once (jnp.asarray, torch.as_tensor); the differentiated argument stays an array."""
@@ -250,6 +274,13 @@ def hessians(s) -> dict:
                 row["routes"][name] = {"median_s": t.median, "floor_s": f.median,
                                        "to_floor": median([1 / r for r in ratios]), "rel_error": err,
                                        "compile_s": compile_s}
+            hand = _by_hand(case, d)
+            if hand is not None:  # plain numpy's cost for the closed form, checked first
+                s.progress.step(f"hessians {case} n={n} numpy by hand")
+                err = None if ref is None else float(np.abs(hand() - ref).max() / max(np.abs(ref).max(), 1.0))
+                t, f, ratios = measure_paired(hand, floor, repeats=s.repeats, budget=s.budget)
+                row["by_hand"] = {"median_s": t.median, "floor_s": f.median, "rel_error": err,
+                                  "to_floor": median([1 / r for r in ratios])}
             if case == "mlp":  # a lower bound any route pays: the Gauss–Newton term's matrix product alone
                 s.progress.step(f"hessians {case} n={n} Gauss–Newton GEMM alone")
                 row["gemm"] = _gemm_bound(d, floor, s)
@@ -335,6 +366,10 @@ def markdown(sec: dict) -> str:
                              f"{err} |")
     for case, grid in sec.get("cases", {}).items():
         for row in grid:
+            if row.get("by_hand"):
+                h = row["by_hand"]
+                lines += ["", f"{case}, n = {row['n']}: the closed form written with plain numpy takes "
+                          f"{h['median_s'] * 1e3:.3g} ms, {h['to_floor']:.2f}× the floor."]
             if row.get("gemm"):
                 g = row["gemm"]
                 lines += ["", f"{case}, n = {row['n']}: the Gauss–Newton term's matrix product alone "
