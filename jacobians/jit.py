@@ -107,6 +107,7 @@ class Program:
         # what a replay checks for NaN and ±Inf: each output, or the inputs of the op that made it when that op
         # is a sum of products of them (a Jacobian landed from its factors: they are small, it is not)
         # (a constant was checked when it was recorded, an input when the call began: neither is read again)
+        # such an output is read only when a floating-point overflow, invalid or divide flag rose during the replay
         made = {slot[n.id]: ins for n, ins in steps if n.op.polynomial}
         stepped = {slot[n.id] for n, _ in steps}
         probes: Dict[int, str] = {}
@@ -118,6 +119,8 @@ class Program:
                 if k in stepped and k not in made:
                     probes.setdefault(k, f"output {o}")
         self.probes = sorted(probes.items())
+        self.flagged = sorted({k: f"output {o}" for o, (is_slot, k) in enumerate(self.outputs)
+                               if is_slot and k in made}.items())
         live_to_end = {k for is_slot, k in self.outputs if is_slot} | set(probes)
         last: Dict[int, int] = {}
         for s, (_, ins) in enumerate(steps):
@@ -163,8 +166,9 @@ class Program:
         env = self.template.copy()
         env[:self.n_inputs] = leaves
         k = 0
-        try:
-            with np.errstate(all="ignore"):
+        flag = _Raised()
+        try:  # numpy's floating-point flags call ``flag`` instead of warning: an overflow is the replay's to report
+            with np.errstate(over="call", invalid="call", divide="call", under="ignore", call=flag):
                 for k, (forward, ins, out, free) in enumerate(self.steps):
                     n = len(ins)  # one and two inputs without building a list: most steps
                     env[out] = np.asarray(forward(env[ins[0]], env[ins[1]]) if n == 2 else
@@ -181,6 +185,8 @@ class Program:
             if not all(math.isfinite(np.add.reduce(env[k], axis=None)) for k, _ in self.probes
                        if isinstance(env[k], np.ndarray) and env[k].dtype.kind == "f"):
                 _warn_nonfinite(self.who, [(what, env[k]) for k, what in self.probes])
+            elif flag.raised and self.flagged:  # finite factors, and still a product may have overflowed
+                _warn_nonfinite(self.who, [(what, env[k]) for k, what in self.flagged])
         raw = [env[k] if is_slot else k for is_slot, k in self.outputs]
         if len(raw) == 1 and isinstance(raw[0], np.ndarray) and raw[0].flags.writeable and raw[0].base is None \
                 and self.outputs[0][0] and not any(raw[0] is x for x in leaves):
@@ -377,6 +383,18 @@ def _positional_params(fun: Callable[..., Any]) -> List[inspect.Parameter]:
     except (TypeError, ValueError):  # a builtin or a C callable: static arguments by position only
         return []
     return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+class _Raised:
+    """``np.errstate(call=...)`` target: remembers that a floating-point flag rose (one instance per replay)."""
+
+    __slots__ = ("raised",)
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, kind: str, flag: int) -> None:
+        self.raised = True
 
 
 def _warn_nonfinite(who: str, probes: List[Tuple[str, Any]]) -> None:

@@ -68,7 +68,7 @@ class Op:
     policy: str = ""  # the op's kink or tie convention, one line (relu'(0) = 0, ties split equally, ...)
     broadcasts: bool = True  # aligns operands by numpy broadcasting (False: by einsum labels)
     bind: Optional[Callable[..., Callable[..., np.ndarray]]] = None  # bind(shapes, **params): forward for fixed shapes
-    polynomial: bool = False  # the output is a sum of products of the inputs: finite inputs give finite output
+    polynomial: bool = False  # a sum of products of the inputs: finite inputs give finite output, or an overflow
 
     @property
     def nargs(self) -> Optional[int]:

@@ -85,7 +85,7 @@ def _vars(tree: Any, name: str, who: str, nodes: bool) -> Tuple[List[Node], Tree
                                 "jx.value_and_grad, jx.jacobian and jx.hessian return their result as nodes (and so "
                                 "run inside jx.jit)")
             # a node of its own per argument: the gradient w.r.t. this argument only, as a node of the leaf
-            xs.append(_reshaped(leaf, leaf.shape))
+            xs.append(_reshaped(leaf, leaf.shape).named(f"{name}{path}"))
         else:
             xs.append(var(leaf, name=f"{name}{path}"))
     return xs, d, unflatten(d, xs)
@@ -280,20 +280,27 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
             raise ValueError(f"hessian: called on nodes (or inside jx.jit), the Hessian is built as a node on the "
                              f"factored route; method={method!r} cannot build one: leave method at 'factored'")
         out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian", nodes)
-        (y,), _ = _nodes([out]) if not isinstance(out, Node) else ([out], None)
-        if y.size != 1:
-            raise TypeError(f"hessian: f must return a scalar, got shape {y.shape}")
+        ys, d = _nodes(out)
+        for y in ys:
+            if y.size != 1:
+                raise TypeError(f"hessian: f must return a scalar (or a pytree of scalars), got an output of shape "
+                                f"{y.shape}; take the Hessian of each entry, or use jx.jacobian(jx.grad(...))")
         leaves = [x for xs, _ in inputs for x in xs]
-        if not nodes and reaches([y], active_vars()):  # f closes over an enclosing transform's vars
+        if not nodes and reaches(ys, active_vars()):  # f closes over an enclosing transform's vars
             nodes = True
-        if not leaves:
-            blocks: Any = ()
-        elif nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
-            blocks = hessian_graph(_reshaped(y, ()) if y.ndim else y, leaves)
-        else:
-            blocks = node_hessian(y, leaves, method)
         row = {x.id: k for k, x in enumerate(leaves)}
-        return _per_input(inputs, single, lambda a: _per_input(inputs, single, lambda b: blocks[row[a.id]][row[b.id]]))
+
+        def of(y: Node) -> Any:  # the nested blocks of one scalar output, each y.shape + a.shape + b.shape
+            blocks: Any = ()  # (no leaves: an empty structure, no block is asked for)
+            if leaves and nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
+                blocks = hessian_graph(_reshaped(y, ()) if y.ndim else y, leaves)
+                blocks = tuple(tuple(_reshaped(B, y.shape + B.shape) if y.ndim else B for B in r) for r in blocks)
+            elif leaves:
+                blocks = node_hessian(y, leaves, method)
+            return _per_input(inputs, single,
+                              lambda a: _per_input(inputs, single, lambda b: blocks[row[a.id]][row[b.id]]))
+
+        return unflatten(d, [of(y) for y in ys])
 
     transformed.__name__ = f"hessian({getattr(fun, '__name__', 'f')})"
     transformed.__wrapped__ = fun  # type: ignore[attr-defined]  # jx.jit's static arguments read f's signature
