@@ -33,7 +33,7 @@ import numpy as np
 from . import memory
 from .api import jacobian
 from .elimination import recipe
-from .form import Factor, Factored, Product, axis_labels
+from .form import Factor, Factored, Product, axis_labels, broadcast_factored
 from .graph import between
 from .node import Node, const, is_tracing, outside_trace
 from .registry import Op, apply, rule_broadcasts
@@ -76,6 +76,17 @@ def _factor_form(i: int, y: np.ndarray, *xs: np.ndarray, of: Op, piecewise: bool
 _FACTOR = Op("form_factor", _factor_forward, lambda *shapes, shape, **_: shape, forms=_factor_form,
              vjps=lambda i, g, y, *xs, **_: np.zeros(xs[i].shape, dtype=g.dtype),
              params=("of", "wrt", "term", "factor", "params", "shape", "piecewise"), broadcasts=False)
+
+
+# A change of float dtype (a derivative takes its argument's dtype, as in JAX): the identity, cast.
+_CAST = Op("astype", lambda x, dtype: x.astype(dtype), lambda shape, dtype: shape,
+           forms=(lambda y, x, dtype: broadcast_factored(y.shape, x.shape),),
+           vjps=(lambda g, y, x, dtype: np.asarray(g).astype(x.dtype),), params=("dtype",), broadcasts=False)
+
+
+def cast(n: Node, dtype: Any) -> Node:
+    """``n`` as ``dtype`` (a node; n itself when it has that dtype already)."""
+    return n if n.dtype == np.dtype(dtype) else apply(_CAST, n, dtype=np.dtype(dtype))
 
 
 def _replayable(F: Factored, child: Node, i: int, piecewise: bool) -> Factored:

@@ -45,7 +45,7 @@ from .elimination import derived_jvp
 from .graph import ancestors, reaches
 from .node import Node, active_vars, const, differentiating, is_tracing, outside_trace, var
 from .pytree import TreeDef, flatten, unflatten
-from .second_order import gradient_graph, hessian_graph, jacobian_graph
+from .second_order import cast, gradient_graph, hessian_graph, jacobian_graph
 from .sweep import forward_sweep
 from .vjp_route import backward
 
@@ -167,7 +167,7 @@ def _grad_fn(f: Callable[..., Any], argnums: Argnums, has_aux: bool, method: api
             raise TypeError(f"{who}: f must return a scalar (shape () or one entry), got shape {y.shape}; "
                             "use jx.jacobian for a non-scalar output")
         if nodes:  # inside a trace or another transform: the gradient as a node, differentiable again
-            grads = _per_input(inputs, single, lambda x: gradient_graph(y, x))
+            grads = _per_input(inputs, single, lambda x: cast(gradient_graph(y, x), x.dtype))  # x's dtype, as JAX
             value: Any = _reshaped(y, ()) if y.ndim else y
         else:
             grads = _per_input(inputs, single, lambda x: api.grad(y, x, method=method))
@@ -241,7 +241,8 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
         if not nodes and reaches(ys, active_vars()):  # f closes over an enclosing transform's vars
             nodes = True
         if nodes:  # the Jacobians as nodes, so jx.jit replays them (not differentiable again)
-            jac = unflatten(d, [_per_input(inputs, single, lambda x: jacobian_graph(y, x)) for y in ys])
+            jac = unflatten(d, [_per_input(inputs, single, lambda x: cast(jacobian_graph(y, x), x.dtype))
+                                for y in ys])
         else:
             jac = unflatten(d, [_per_input(inputs, single, lambda x: api.jacobian(y, x, method, order, chunks=chunks))
                                 for y in ys])
@@ -294,7 +295,8 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
             blocks: Any = ()  # (no leaves: an empty structure, no block is asked for)
             if leaves and nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
                 blocks = hessian_graph(_reshaped(y, ()) if y.ndim else y, leaves)
-                blocks = tuple(tuple(_reshaped(B, y.shape + B.shape) if y.ndim else B for B in r) for r in blocks)
+                blocks = tuple(tuple(cast(_reshaped(B, y.shape + B.shape) if y.ndim else B, a.dtype) for B in r)
+                               for a, r in zip(leaves, blocks))
             elif leaves:
                 blocks = node_hessian(y, leaves, method)
             return _per_input(inputs, single,

@@ -196,3 +196,18 @@ def test_a_result_is_freed_as_soon_as_the_caller_drops_it(make):
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_jitted_derivative_has_its_arguments_dtype_as_in_jax():
+    x = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+    y = np.array([1.0, 2.0, 3.0])  # float64: under jit an input, so the graph itself is float64
+    s = 1 - np.tanh(x.astype(np.float64)) ** 2  # d tanh
+    g = jx.jit(jx.grad(lambda x, y: np.sum(np.tanh(x) * y)))
+    J = jx.jit(jx.jacobian(lambda x, y: np.tanh(x) * y))
+    H = jx.jit(jx.hessian(lambda x, y: np.sum(np.tanh(x) * y)))
+    for f in (g, J, H):
+        f(x + 1, y + 1)  # traced on other data
+    assert g(x, y).dtype == J(x, y).dtype == H(x, y).dtype == np.float32
+    np.testing.assert_allclose(g(x, y), s * y, rtol=1e-6)
+    np.testing.assert_allclose(J(x, y), np.diag(s * y), rtol=1e-6)
+    np.testing.assert_allclose(H(x, y), np.diag(-2 * np.tanh(x.astype(np.float64)) * s * y), rtol=1e-6)

@@ -64,9 +64,6 @@ def test_jit_hessian_replay_warns_when_a_cross_block_overflows_to_inf():
     assert ws, "no NonFiniteWarning for a replayed Hessian block that overflowed"
 
 
-@pytest.mark.xfail(strict=True, reason="known: under jx.jit a float64 array argument is an input var, not a "
-                   "constant cast to the graph's float32, so the graph and its derivatives promote to float64; "
-                   "jx.jit(jx.grad(f)) does the same (a cast op would fix both)")
 def test_jit_hessian_wrt_a_float32_argument_is_float32_as_unjitted_and_jax():
     f = lambda x, y: np.sum(np.tanh(x) * y) ** 2
     x = np.array([0.5, 1.0, 2.0], dtype=np.float32)
