@@ -51,8 +51,20 @@ class Landing:
     what: str
     shares: bool = True  # some products share a factor (share_factors merges them); decided from structure
 
+    @property
+    def flagged(self) -> bool:
+        """Whether an overflow while landing always raises numpy's floating-point flag in the calling thread:
+        every product is a broadcast multiply (no index summed, so no BLAS call, whose worker threads keep
+        their flags to themselves), and none is merged with another."""
+        return not self.shares and all(prep.comp is None or _broadcast_only(prep.eq) for _, _, prep in self.pieces)
+
     def __repr__(self) -> str:
         return f"<{len(self.pieces)} product(s) into {self.shape}>"
+
+
+def _broadcast_only(eq: str) -> bool:
+    ins, out = eq.split("->")
+    return set(ins.replace(",", "")) <= set(out)
 
 
 def _land_forward(*arrays: np.ndarray, landing: Landing) -> np.ndarray:
@@ -67,15 +79,16 @@ def _land_forward(*arrays: np.ndarray, landing: Landing) -> np.ndarray:
 
 def _not_again(*_: Any, landing: Landing, **__: Any) -> Any:
     raise SecondOrderUnavailable(
-        f"land_products ({landing.what}): a Jacobian built as a node (inside jx.jit, or by a transform called on "
-        "nodes) is not differentiated again; take that derivative outside jx.jit (jx.hessian(..., method='numeric') "
-        "differentiates anything once more)")
+        f"land_products ({landing.what}): a Jacobian or Hessian taken inside a function that is differentiated "
+        "again (or inside jx.jit, then differentiated) has no derivative rule. Take the inner derivative with "
+        "jx.grad (a gradient graph is differentiable again) or outside the differentiated function; "
+        "jx.jacobian(f, method='numeric') differences f's values and does go through it")
 
 
 _LAND = Op("land_products", _land_forward, lambda *shapes, landing: landing.shape,
            forms=lambda i, y, *xs, landing: _not_again(landing=landing),
            vjps=lambda i, g, y, *xs, landing: _not_again(landing=landing), params=("landing",), broadcasts=False,
-           polynomial=True)
+           polynomial=lambda landing: landing.flagged)
 
 
 def jacobian_node(y: Node, x: Node, local_form: LocalForm, hold: Sequence[Node] = (),

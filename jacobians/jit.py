@@ -108,7 +108,7 @@ class Program:
         # is a sum of products of them (a Jacobian landed from its factors: they are small, it is not)
         # (a constant was checked when it was recorded, an input when the call began: neither is read again)
         # such an output is read only when a floating-point overflow, invalid or divide flag rose during the replay
-        made = {slot[n.id]: ins for n, ins in steps if n.op.polynomial}
+        made = {slot[n.id]: ins for n, ins in steps if n.op.polynomial is not None and n.op.polynomial(**n.params)}
         stepped = {slot[n.id] for n, _ in steps}
         probes: Dict[int, str] = {}
         for o, (is_slot, k) in enumerate(self.outputs):

@@ -68,7 +68,9 @@ class Op:
     policy: str = ""  # the op's kink or tie convention, one line (relu'(0) = 0, ties split equally, ...)
     broadcasts: bool = True  # aligns operands by numpy broadcasting (False: by einsum labels)
     bind: Optional[Callable[..., Callable[..., np.ndarray]]] = None  # bind(shapes, **params): forward for fixed shapes
-    polynomial: bool = False  # a sum of products of the inputs: finite inputs give finite output, or an overflow
+    # (params) -> whether the output is a sum of products of the inputs whose overflow raises numpy's floating-point
+    # flag in the calling thread (no threaded BLAS): finite inputs then give finite output, or a flag
+    polynomial: Optional[Callable[..., bool]] = None
 
     @property
     def nargs(self) -> Optional[int]:
