@@ -98,6 +98,20 @@ def _reshaped(x: Node, shape: Tuple[int, ...]) -> Node:
     return reshape(x, shape)
 
 
+def _entries(y: Node) -> List[Node]:
+    """The scalar entries of y, as nodes (a vector-valued f's Hessian is taken entry by entry)."""
+    flat = _reshaped(y, (y.size,))
+    return [flat[k] for k in range(y.size)]
+
+
+def _stacked(blocks: List[Node], shape: Tuple[int, ...]) -> Node:
+    """Blocks (one per entry of an output of ``shape``) as one node of shape ``shape + block.shape``."""
+    from .ops import stack  # the ops layer sits above this module's imports
+
+    one = blocks[0] if len(blocks) == 1 else stack(blocks)
+    return _reshaped(one, shape + blocks[0].shape)
+
+
 def has_nodes(args: Any) -> bool:
     """Whether any leaf of the pytree ``args`` is a node (a transform called inside a trace or another transform)."""
     return any(isinstance(leaf, Node) for leaf in flatten(args)[0])
@@ -255,9 +269,10 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
 
 def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[Node] = (), *,
             argnums: Argnums = 0) -> Any:
-    """``jx.hessian(f, argnums=0)``: the Hessian function of a scalar f, as ``jax.hessian``.
+    """``jx.hessian(f, argnums=0)``: the Hessian function of f, as ``jax.hessian``.
 
-    Leaves have shape ``in.shape + in.shape``; for tuple argnums (or pytree
+    Leaves have shape ``out.shape + in.shape + in.shape`` (``in.shape + in.shape`` for a scalar f), with f's
+    output structure outside; for tuple argnums (or pytree
     arguments) the blocks nest as JAX nests them: ``H[i][j]`` pairs argument
     leaves i and j. With a node first it is :func:`jacobians.second_order.hessian`.
     Called on nodes, or inside :func:`jacobians.jit.jit`, the blocks are nodes
@@ -282,10 +297,6 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
                              f"factored route; method={method!r} cannot build one: leave method at 'factored'")
         out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian", nodes)
         ys, d = _nodes(out)
-        for y in ys:
-            if y.size != 1:
-                raise TypeError(f"hessian: f must return a scalar (or a pytree of scalars), got an output of shape "
-                                f"{y.shape}; take the Hessian of each entry, or use jx.jacobian(jx.grad(...))")
         leaves = [x for xs, _ in inputs for x in xs]
         if not nodes and reaches(ys, active_vars()):  # f closes over an enclosing transform's vars
             nodes = True
@@ -294,9 +305,10 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
         def of(y: Node) -> Any:  # the nested blocks of one scalar output, each y.shape + a.shape + b.shape
             blocks: Any = ()  # (no leaves: an empty structure, no block is asked for)
             if leaves and nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
-                blocks = hessian_graph(_reshaped(y, ()) if y.ndim else y, leaves)
-                blocks = tuple(tuple(cast(_reshaped(B, y.shape + B.shape) if y.ndim else B, a.dtype) for B in r)
-                               for a, r in zip(leaves, blocks))
+                entries = [hessian_graph(_reshaped(y, ()), leaves)] if y.size == 1 else \
+                    [hessian_graph(e, leaves) for e in _entries(y)]  # one entry at a time, stacked
+                blocks = tuple(tuple(cast(_stacked([e[i][j] for e in entries], y.shape), a.dtype)
+                                     for j in range(len(leaves))) for i, a in enumerate(leaves))
             elif leaves:
                 blocks = node_hessian(y, leaves, method)
             return _per_input(inputs, single,

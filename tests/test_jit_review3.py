@@ -95,9 +95,14 @@ def test_jit_hessian_of_a_function_with_two_outputs_nests_as_jax():
     np.testing.assert_allclose(got[1], want[1])
 
 
-def test_hessian_of_a_vector_output_says_f_must_return_a_scalar():
-    with pytest.raises(TypeError, match="f must return a scalar"):
-        jx.jit(jx.hessian(lambda x: x ** 3))(np.ones(3))
+def test_hessian_of_a_vector_output_is_out_shape_plus_in_shape_twice_as_jax():
+    x = np.array([0.3, -0.5, 1.0])
+    want = jax.hessian(lambda x: jnp.sin(x) * jnp.sum(x ** 2))(x)
+    for h in (jx.hessian(lambda x: np.sin(x) * np.sum(x ** 2)), jx.jit(jx.hessian(lambda x: np.sin(x) * np.sum(x ** 2)))):
+        h(x + 1)
+        got = h(x)
+        assert got.shape == (3, 3, 3)
+        np.testing.assert_allclose(got, want, atol=1e-13)
 
 
 def test_jit_hessian_of_a_one_tuple_output_nests_as_jax():
