@@ -6,31 +6,16 @@ compared (never a value computed by the code under test).
 """
 import collections
 import threading
-import warnings
 
 import numpy as np
 import pytest
 
 import jacobians as jx
+from tree_checks import close_trees, nonfinite_warnings
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
-
-
-def _close(got, want, tol=1e-12):
-    g, w = jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)
-    assert len(g) == len(w)
-    for a, b in zip(g, w):
-        assert np.shape(a) == np.shape(b)
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=tol)
-
-
-def _nonfinite_warnings(fn):
-    with warnings.catch_warnings(record=True) as ws:
-        warnings.simplefilter("always")
-        out = fn()
-    return out, [w for w in ws if issubclass(w.category, jx.NonFiniteWarning)]
 
 
 # ----------------------------------------------------------------------------- bugs (fail on the current code)
@@ -50,7 +35,7 @@ def test_jit_jacobian_replay_warns_when_finite_factors_overflow_to_inf():
     J = jx.jit(jx.jacobian(lambda x, y: np.exp(x) * np.exp(y)))  # diag(exp(x) exp(y)): exp(400)² overflows
     J(np.zeros(2), np.zeros(2))
     big = np.array([400.0, 0.0])
-    out, ws = _nonfinite_warnings(lambda: J(big, big))
+    out, ws = nonfinite_warnings(lambda: J(big, big))
     assert np.isinf(out[0, 0])  # finite inputs, an infinite result ...
     assert ws, "no NonFiniteWarning for a replayed Jacobian that overflowed"
 
@@ -59,7 +44,7 @@ def test_jit_hessian_replay_warns_when_a_cross_block_overflows_to_inf():
     h = jx.jit(jx.hessian(lambda x, y: np.sum(np.exp(x)) * np.sum(np.exp(y)), argnums=(0, 1)))
     h(np.zeros(2), np.zeros(2))
     big = np.array([400.0, 0.0])
-    out, ws = _nonfinite_warnings(lambda: h(big, big))
+    out, ws = nonfinite_warnings(lambda: h(big, big))
     assert np.isinf(out[0][1][0, 0])  # exp(400) exp(400)
     assert ws, "no NonFiniteWarning for a replayed Hessian block that overflowed"
 
@@ -120,7 +105,7 @@ def test_hessian_argnums_with_a_dict_argument_nests_and_replays_as_jax():
     h = jx.jit(jx.hessian(f, argnums=(0, 1)))
     h({"a": np.array([0.1, 0.2])}, np.array([1.0, 2.0, 3.0]))
     p, y = {"a": np.array([0.5, -1.0])}, np.array([0.3, 0.2, -0.1])
-    _close(h(p, y), jax.hessian(jf, argnums=(0, 1))(p, y))
+    close_trees(h(p, y), jax.hessian(jf, argnums=(0, 1))(p, y))
     assert h.traces == 1
 
 
@@ -144,7 +129,7 @@ def test_one_jitted_function_returning_value_grad_and_hessian_replays_all_three(
     g = jx.jit(lambda x: (f(x), jx.grad(f)(x), jx.hessian(f)(x)))
     g(np.ones(3))
     x = np.array([0.4, -0.9, 1.3])
-    _close(g(x), (jf(x), jax.grad(jf)(x), jax.hessian(jf)(x)))
+    close_trees(g(x), (jf(x), jax.grad(jf)(x), jax.hessian(jf)(x)))
 
 
 def test_hessian_inside_jit_closing_over_a_traced_argument_is_not_frozen():
@@ -174,7 +159,7 @@ def test_piecewise_hessians_follow_the_new_argmax_or_order_on_replay(name):
     h = jx.jit(jx.hessian(f))
     h(np.array([1.0, -2.0, 0.3]))
     x = np.array([-0.2, 0.7, -1.5])  # other signs, another argmax, another order
-    _close(h(x), jax.hessian(jf)(x))
+    close_trees(h(x), jax.hessian(jf)(x))
 
 
 def test_third_derivative_as_the_jitted_hessian_of_a_gradient_dot_v():
@@ -184,7 +169,7 @@ def test_third_derivative_as_the_jitted_hessian_of_a_gradient_dot_v():
     h = jx.jit(jx.hessian(lambda x: jx.grad(f)(x) @ v))
     h(np.zeros(3))
     x = np.array([0.5, -1.0, 2.0])
-    _close(h(x), jax.hessian(lambda x: jax.grad(jf)(x) @ v)(x), tol=1e-11)
+    close_trees(h(x), jax.hessian(lambda x: jax.grad(jf)(x) @ v)(x), atol=1e-11)
 
 
 def test_jacobian_with_products_sharing_a_factor_replays_as_jax():
@@ -192,7 +177,7 @@ def test_jacobian_with_products_sharing_a_factor_replays_as_jax():
     J = jx.jit(jx.jacobian(lambda W: (X @ W) @ (X @ W).T))
     J(np.eye(3))
     W = np.random.default_rng(3).standard_normal((3, 3))
-    _close(J(W), jax.jacobian(lambda W: (X @ W) @ (X @ W).T)(W), tol=1e-11)
+    close_trees(J(W), jax.jacobian(lambda W: (X @ W) @ (X @ W).T)(W), atol=1e-11)
 
 
 def test_jacobian_has_aux_replays_the_aux_on_new_data():
@@ -201,7 +186,7 @@ def test_jacobian_has_aux_replays_the_aux_on_new_data():
     x = np.array([0.5, -1.0, 2.0])
     j, aux = J(x)
     wj, waux = jax.jacobian(lambda x: (jnp.sin(x) * x, {"s": jnp.sum(x ** 2)}), has_aux=True)(x)
-    _close((j, aux), (wj, waux))
+    close_trees((j, aux), (wj, waux))
 
 
 def test_static_argument_before_the_differentiated_one():
@@ -249,7 +234,7 @@ def test_empty_and_0d_blocks_have_jax_shapes(x, y):
     jf = lambda x, y: jnp.sum(jnp.sin(x)) * (jnp.sum(y ** 2) + 1.0)
     h = jx.jit(jx.hessian(f, argnums=(0, 1)))
     h(x, y)
-    _close(h(2 * x, 2 * y), jax.hessian(jf, argnums=(0, 1))(2 * x, 2 * y))
+    close_trees(h(2 * x, 2 * y), jax.hessian(jf, argnums=(0, 1))(2 * x, 2 * y))
 
 
 def test_a_jacobian_equal_to_an_input_is_a_fresh_array():
@@ -278,7 +263,7 @@ def test_namedtuple_argument_nests_as_jax():
     p = P(np.array([-0.5, 2.0]), np.array(-0.7))
     got = h(p)
     assert type(got) is P and type(got.w) is P
-    _close(got, jax.hessian(lambda p: jnp.sum(jnp.tanh(p.w * p.b) ** 2))(p))
+    close_trees(got, jax.hessian(lambda p: jnp.sum(jnp.tanh(p.w * p.b) ** 2))(p))
 
 
 @pytest.mark.parametrize("name", ["norm0", "abs0", "maxtie", "sorttie"])

@@ -9,31 +9,17 @@ import mmap
 import resource
 import time
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest
 
 import jacobians as jx
 from jacobians.node import active_vars, is_tracing
+from tree_checks import close_trees, nonfinite_warnings
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
-
-
-def _close(got, want, tol=1e-10):
-    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
-    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
-        assert np.shape(a) == np.shape(b)
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=tol)
-
-
-def _nonfinite_warnings(fn):
-    with warnings.catch_warnings(record=True) as ws:
-        warnings.simplefilter("always")
-        out = fn()
-    return out, [w for w in ws if issubclass(w.category, jx.NonFiniteWarning)]
 
 
 def _rng(seed):
@@ -55,9 +41,9 @@ def test_jit_jacobian_warns_when_a_threaded_gemm_in_the_landing_overflows():
     for i, j in [(0, 0), (n // 2, n // 3), (n - 1, n - 1)]:  # where the inf lands: in each part of the GEMM
         A2, B2 = A.copy(), B.copy()
         A2[i, :], B2[:, j] = 1e200, 1e200
-        _, plain = _nonfinite_warnings(lambda: jx.jacobian(f, argnums=2)(A2, B2, x))
+        _, plain = nonfinite_warnings(lambda: jx.jacobian(f, argnums=2)(A2, B2, x))
         assert plain, "the unjitted Jacobian warns"
-        out, ws = _nonfinite_warnings(lambda: J(A2, B2, x + 1.0))
+        out, ws = nonfinite_warnings(lambda: J(A2, B2, x + 1.0))
         assert np.isinf(out[i, j])
         assert ws, f"no NonFiniteWarning for the replayed Jacobian whose entry {(i, j)} overflowed to inf"
 
@@ -83,7 +69,7 @@ def test_has_aux_nested_outputs_and_tuple_argnums_nest_as_jax():
     J = jx.jit(jx.jacobian(f, argnums=(0, 1), has_aux=True))
     J(np.ones(3), np.ones(3))
     x, y = _rng(1).standard_normal((2, 3))
-    _close(J(x, y), jax.jacobian(jf, argnums=(0, 1), has_aux=True)(x, y))
+    close_trees(J(x, y), jax.jacobian(jf, argnums=(0, 1), has_aux=True)(x, y))
 
 
 @pytest.mark.parametrize("argnums", [0, (0,), (1, 0)])
@@ -93,7 +79,7 @@ def test_dict_argument_and_tuple_output_nest_as_jax(argnums):
     J = jx.jit(jx.jacobian(f, argnums=argnums))
     J({"w": np.ones(2), "c": np.array(1.0)}, np.ones(2))
     p, y = {"w": np.array([0.4, -1.2]), "c": np.array(0.7)}, np.array([1.5, -0.3])
-    _close(J(p, y), jax.jacobian(jf, argnums=argnums)(p, y))
+    close_trees(J(p, y), jax.jacobian(jf, argnums=argnums)(p, y))
 
 
 def test_hessian_of_a_dict_of_scalar_outputs_with_dict_argument_and_tuple_argnums():
@@ -102,7 +88,7 @@ def test_hessian_of_a_dict_of_scalar_outputs_with_dict_argument_and_tuple_argnum
     H = jx.jit(jx.hessian(f, argnums=(0, 1)))
     H({"w": np.ones(2), "c": np.array(1.0)}, np.ones(2))
     p, y = {"w": np.array([0.4, -1.2]), "c": np.array(0.7)}, np.array([1.5, -0.3])
-    _close(H(p, y), jax.hessian(jf, argnums=(0, 1))(p, y))
+    close_trees(H(p, y), jax.hessian(jf, argnums=(0, 1))(p, y))
 
 
 @pytest.mark.parametrize("kind", ["jacobian-vector", "jacobian-scalar", "hessian", "output-is-other-arg"])
@@ -116,7 +102,7 @@ def test_arguments_f_does_not_use_give_zeros_of_jax_shapes(kind):
     J = jx.jit(T(f, argnums=(0, 1)))
     J(np.ones(3), np.ones((2, 2)))
     x, y = _rng(2).standard_normal(3), _rng(3).standard_normal((2, 2))
-    _close(J(x, y), JT(jf, argnums=(0, 1))(x, y))
+    close_trees(J(x, y), JT(jf, argnums=(0, 1))(x, y))
 
 
 def test_outputs_that_are_the_input_or_constants():
@@ -125,10 +111,10 @@ def test_outputs_that_are_the_input_or_constants():
     J = jx.jit(jx.jacobian(f))
     J(np.ones(3))
     x = _rng(4).standard_normal(3)
-    _close(J(x), jax.jacobian(jf)(x))
+    close_trees(J(x), jax.jacobian(jf)(x))
     H = jx.jit(jx.hessian(lambda x: (np.sum(x), 1.0)))
     H(np.ones(3))
-    _close(H(x), jax.hessian(lambda x: (jnp.sum(x), 1.0))(x))
+    close_trees(H(x), jax.hessian(lambda x: (jnp.sum(x), 1.0))(x))
 
 
 @pytest.mark.parametrize("case", ["indep", "ident", "quad", "linear", "constout", "H_indep"])
@@ -166,7 +152,7 @@ def test_attention_jacobian_wrt_wq_with_shared_factors_replays_on_new_data():
     assert "land_products" in str(J.program(*[np.ones(s) for s in shapes]))
     for seed in (6, 7, 8):
         args = [_rng(seed + 10 * k).standard_normal(s) for k, s in enumerate(shapes)]
-        _close(J(*args), jax.jacobian(jf)(*args))
+        close_trees(J(*args), jax.jacobian(jf)(*args))
     assert J.traces == 1
 
 
@@ -176,7 +162,7 @@ def test_attention_with_wq_on_both_sides_replays_on_new_data():
     J = jx.jit(jx.jacobian(f))
     J(np.ones((3, 2)), np.ones((4, 3)))
     Wq, X = _rng(9).standard_normal((3, 2)), _rng(10).standard_normal((4, 3))
-    _close(J(Wq, X), jax.jacobian(jf)(Wq, X))
+    close_trees(J(Wq, X), jax.jacobian(jf)(Wq, X))
 
 
 _IDX = np.array([2, 0, 2, 1])
@@ -211,7 +197,7 @@ def test_jacobian_replays_match_jax(name):
     J = jx.jit(jx.jacobian(f, argnums=tuple(range(len(shapes)))))
     J(*[_rng(11 + k).standard_normal(s) for k, s in enumerate(shapes)])
     args = [_rng(21 + k).standard_normal(s) for k, s in enumerate(shapes)]  # other signs, argmax, order
-    _close(J(*args), jax.jacobian(jf, argnums=tuple(range(len(shapes))))(*args))
+    close_trees(J(*args), jax.jacobian(jf, argnums=tuple(range(len(shapes))))(*args))
 
 
 @pytest.mark.parametrize("name", ["gather-dup", "sort", "0d"])  # (JAX's time)
@@ -221,7 +207,7 @@ def test_hessian_replays_match_jax(name):
     H = jx.jit(jx.hessian(lambda *a: np.sum(f(*a) ** 2), argnums=nums))
     H(*[_rng(11 + k).standard_normal(s) for k, s in enumerate(shapes)])
     args = [_rng(21 + k).standard_normal(s) for k, s in enumerate(shapes)]
-    _close(H(*args), jax.hessian(lambda *a: jnp.sum(jf(*a) ** 2), argnums=nums)(*args), tol=1e-8)
+    close_trees(H(*args), jax.hessian(lambda *a: jnp.sum(jf(*a) ** 2), argnums=nums)(*args), atol=1e-8)
 
 
 @pytest.mark.parametrize("name", ["prod-one-zero", "prod-two-zeros", "cumprod-zero", "maximum-tie", "relu-0",
@@ -250,7 +236,7 @@ def test_first_order_replays_across_kinks_and_zeros(name):
     J = jx.jit(jx.jacobian(f))
     J(x0)
     want = jax.jacobian(ref)(x1) if ref is not None else jx.jacobian(f, method="vjp")(x1)
-    _close(J(x1), want, tol=1e-12)
+    close_trees(J(x1), want, atol=1e-12)
 
 
 def test_float32_end_to_end_values_and_dtypes():
@@ -285,7 +271,7 @@ def test_replays_on_non_contiguous_and_read_only_inputs(layout):
             "read-only": lambda: (A0.copy(), B0.copy())}[layout]()
     if layout == "read-only":
         A.flags.writeable = B.flags.writeable = False
-    _close(J(A, B), jax.jacobian(jf, argnums=(0, 1))(A0, B0))
+    close_trees(J(A, B), jax.jacobian(jf, argnums=(0, 1))(A0, B0))
     assert J.traces == 1
 
 
@@ -331,7 +317,7 @@ def test_a_singular_replay_then_a_good_one():
         J(np.ones((2, 2)))
     assert np.geterrcall() is None and np.geterr()["over"] == "warn"
     A = _rng(50).standard_normal((2, 2))
-    _close(J(A), jax.jacobian(jnp.linalg.inv)(A))
+    close_trees(J(A), jax.jacobian(jnp.linalg.inv)(A))
     assert J.traces == 1
 
 
@@ -359,13 +345,13 @@ def test_jacobian_of_grad_and_closures_and_products_with_the_jacobian_inside_jit
     J = jx.jit(jx.jacobian(jx.grad(f)))
     J(np.arange(1.0, 4.0))
     x, a, v = _rng(60).standard_normal((3, 3))
-    _close(J(x), jax.hessian(jf)(x), tol=1e-12)
+    close_trees(J(x), jax.hessian(jf)(x), atol=1e-12)
     g = jx.jit(lambda x, a: jx.jacobian(lambda u: u * a + np.sin(a) * u ** 2)(x))
     g(np.ones(3), np.ones(3))
-    _close(g(x, a), jax.jacobian(lambda u: u * a + jnp.sin(a) * u ** 2)(x), tol=1e-12)
+    close_trees(g(x, a), jax.jacobian(lambda u: u * a + jnp.sin(a) * u ** 2)(x), atol=1e-12)
     p = jx.jit(lambda x, v: jx.jacobian(lambda u: np.tanh(u) * np.sum(u))(x) @ v)
     p(np.ones(3), np.ones(3))
-    _close(p(x, v), jax.jacobian(lambda u: jnp.tanh(u) * jnp.sum(u))(x) @ v, tol=1e-12)
+    close_trees(p(x, v), jax.jacobian(lambda u: jnp.tanh(u) * jnp.sum(u))(x) @ v, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- benchmarks/machine.py:fresh_fill

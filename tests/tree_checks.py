@@ -1,0 +1,24 @@
+"""Shared checks for the jit reviews: pytrees compared leaf by leaf with JAX's, and NonFiniteWarnings caught."""
+import warnings
+
+import numpy as np
+
+import jacobians as jx
+
+
+def close_trees(got, want, rtol=1e-9, atol=1e-10):
+    """Same pytree structure (JAX's tree_util) and, leaf by leaf, the same shapes and values."""
+    import jax
+
+    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        assert np.shape(a) == np.shape(b)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+def nonfinite_warnings(fn):
+    """fn()'s result and the NonFiniteWarnings it raised (every one recorded)."""
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        out = fn()
+    return out, [w for w in ws if issubclass(w.category, jx.NonFiniteWarning)]
