@@ -17,9 +17,16 @@ import jacobians as jx
 from jacobians.node import active_vars, is_tracing
 from tree_checks import close_trees, nonfinite_warnings
 
-jax = pytest.importorskip("jax")
-jax.config.update("jax_enable_x64", True)
-jnp = jax.numpy
+jax = jnp = None  # JAX (x64), set by _jax() in each test that takes it as its reference
+
+
+def _jax():
+    """JAX for the tests that take it as their reference; they skip where it is not installed (CI)."""
+    global jax, jnp
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    return jax, jnp
 
 
 def _rng(seed):
@@ -52,6 +59,7 @@ def test_a_nested_jacobian_is_refused_for_differentiation_and_the_advised_numeri
     # jx.hessian of a function that takes a Jacobian inside is refused with "(jx.hessian(..., method='numeric')
     # differentiates anything once more)"; following that advice raises the same error, since the numeric
     # route's gradients are the hand-written VJPs and land_products' VJP is the refusal itself.
+    jax, jnp = _jax()
     f = lambda x: np.sum(jx.jacobian(lambda u: np.tanh(u) * u)(x))
     jf = lambda x: jnp.sum(jax.jacobian(lambda u: jnp.tanh(u) * u)(x))
     x = np.array([0.3, -0.5, 1.0])
@@ -64,6 +72,7 @@ def test_a_nested_jacobian_is_refused_for_differentiation_and_the_advised_numeri
 
 # ============================================================================ passing checks kept
 def test_has_aux_nested_outputs_and_tuple_argnums_nest_as_jax():
+    jax, jnp = _jax()
     f = lambda x, y: ((np.sin(x) * y[0], {"a": x * y}), [np.sum(x)])
     jf = lambda x, y: ((jnp.sin(x) * y[0], {"a": x * y}), [jnp.sum(x)])
     J = jx.jit(jx.jacobian(f, argnums=(0, 1), has_aux=True))
@@ -74,6 +83,7 @@ def test_has_aux_nested_outputs_and_tuple_argnums_nest_as_jax():
 
 @pytest.mark.parametrize("argnums", [0, (0,), (1, 0)])
 def test_dict_argument_and_tuple_output_nest_as_jax(argnums):
+    jax, jnp = _jax()
     f = lambda p, y: ({"a": np.sin(p["w"]) * y[0]}, np.sum(y ** 3) * p["c"])
     jf = lambda p, y: ({"a": jnp.sin(p["w"]) * y[0]}, jnp.sum(y ** 3) * p["c"])
     J = jx.jit(jx.jacobian(f, argnums=argnums))
@@ -83,6 +93,7 @@ def test_dict_argument_and_tuple_output_nest_as_jax(argnums):
 
 
 def test_hessian_of_a_dict_of_scalar_outputs_with_dict_argument_and_tuple_argnums():
+    jax, jnp = _jax()
     f = lambda p, y: {"a": np.sum(np.sin(p["w"]) * y), "b": [np.sum(y ** 3) * p["c"]]}
     jf = lambda p, y: {"a": jnp.sum(jnp.sin(p["w"]) * y), "b": [jnp.sum(y ** 3) * p["c"]]}
     H = jx.jit(jx.hessian(f, argnums=(0, 1)))
@@ -93,6 +104,7 @@ def test_hessian_of_a_dict_of_scalar_outputs_with_dict_argument_and_tuple_argnum
 
 @pytest.mark.parametrize("kind", ["jacobian-vector", "jacobian-scalar", "hessian", "output-is-other-arg"])
 def test_arguments_f_does_not_use_give_zeros_of_jax_shapes(kind):
+    jax, jnp = _jax()
     f, jf, T, JT = {
         "jacobian-vector": (lambda x, y: np.sin(x), lambda x, y: jnp.sin(x), jx.jacobian, jax.jacobian),
         "jacobian-scalar": (lambda x, y: np.sum(np.sin(x)), lambda x, y: jnp.sum(jnp.sin(x)), jx.jacobian, jax.jacobian),
@@ -106,6 +118,7 @@ def test_arguments_f_does_not_use_give_zeros_of_jax_shapes(kind):
 
 
 def test_outputs_that_are_the_input_or_constants():
+    jax, jnp = _jax()
     f = lambda x: (x, np.ones(2), 3.0 * np.ones((2, 2)), 2.0)
     jf = lambda x: (x, jnp.ones(2), 3.0 * jnp.ones((2, 2)), 2.0)
     J = jx.jit(jx.jacobian(f))
@@ -144,6 +157,7 @@ def _np_softmax(S):
 
 
 def test_attention_jacobian_wrt_wq_with_shared_factors_replays_on_new_data():
+    jax, jnp = _jax()
     f = lambda Wq, X, Wk, Wv: _attention(Wq, X, Wk, Wv, _np_softmax)
     jf = lambda Wq, X, Wk, Wv: _attention(Wq, X, Wk, Wv, lambda S: jax.nn.softmax(S, axis=1))
     shapes = [(3, 2), (4, 3), (3, 2), (3, 2)]
@@ -157,6 +171,7 @@ def test_attention_jacobian_wrt_wq_with_shared_factors_replays_on_new_data():
 
 
 def test_attention_with_wq_on_both_sides_replays_on_new_data():
+    jax, jnp = _jax()
     f = lambda Wq, X: jx.softmax((X @ Wq) @ (X @ Wq).T, axis=1) @ X
     jf = lambda Wq, X: jax.nn.softmax((X @ Wq) @ (X @ Wq).T, axis=1) @ X
     J = jx.jit(jx.jacobian(f))
@@ -193,6 +208,7 @@ _CASES = {
 
 @pytest.mark.parametrize("name", sorted(set(_CASES) - {"take", "1x1", "gather-2d"}))  # (JAX's time)
 def test_jacobian_replays_match_jax(name):
+    jax, jnp = _jax()
     f, jf, shapes = _CASES[name]
     J = jx.jit(jx.jacobian(f, argnums=tuple(range(len(shapes)))))
     J(*[_rng(11 + k).standard_normal(s) for k, s in enumerate(shapes)])
@@ -202,6 +218,7 @@ def test_jacobian_replays_match_jax(name):
 
 @pytest.mark.parametrize("name", ["gather-dup", "sort", "0d"])  # (JAX's time)
 def test_hessian_replays_match_jax(name):
+    jax, jnp = _jax()
     f, jf, shapes = _CASES[name]
     nums = tuple(range(len(shapes)))
     H = jx.jit(jx.hessian(lambda *a: np.sum(f(*a) ** 2), argnums=nums))
@@ -213,6 +230,7 @@ def test_hessian_replays_match_jax(name):
 @pytest.mark.parametrize("name", ["prod-one-zero", "prod-two-zeros", "cumprod-zero", "maximum-tie", "relu-0",
                                   "clip-edges", "bool-mask", "fancy-2d", "at-set", "at-add", "norm-1", "norm-inf"])
 def test_first_order_replays_across_kinks_and_zeros(name):
+    jax, jnp = _jax()
     mask, idx = np.array([True, False, True, True]), np.array([1, 3, 1])
     f, x0, x1, ref = {
         "prod-one-zero": (lambda x: np.prod(x) * x, np.arange(1.0, 5.0), np.array([1.0, 0.0, 3.0, 4.0]),
@@ -261,6 +279,7 @@ def test_float32_end_to_end_values_and_dtypes():
 
 @pytest.mark.parametrize("layout", ["fortran", "negative-strides", "read-only"])
 def test_replays_on_non_contiguous_and_read_only_inputs(layout):
+    jax, jnp = _jax()
     f = lambda A, B: jx.softmax(A @ B.T @ A, axis=1) @ np.linalg.inv(B + 3 * np.eye(3))
     jf = lambda A, B: jax.nn.softmax(A @ B.T @ A, axis=1) @ jnp.linalg.inv(B + 3 * jnp.eye(3))
     J = jx.jit(jx.jacobian(f, argnums=(0, 1)))
@@ -311,6 +330,7 @@ def test_a_plan_past_max_products_is_refused_by_name_and_leaves_nothing_behind()
 
 
 def test_a_singular_replay_then_a_good_one():
+    jax, jnp = _jax()
     J = jx.jit(jx.jacobian(lambda A: np.linalg.inv(A)))
     J(2 * np.eye(2))
     with pytest.raises(np.linalg.LinAlgError, match="inv"):
@@ -340,6 +360,7 @@ def test_an_exception_in_the_trace_then_a_good_call():
 
 
 def test_jacobian_of_grad_and_closures_and_products_with_the_jacobian_inside_jit():
+    jax, jnp = _jax()
     f = lambda x: np.sum(np.tanh(x) ** 3 * np.max(x))
     jf = lambda x: jnp.sum(jnp.tanh(x) ** 3 * jnp.max(x))
     J = jx.jit(jx.jacobian(jx.grad(f)))
