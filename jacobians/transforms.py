@@ -268,13 +268,14 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
 
 
 def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[Node] = (), *,
-            argnums: Argnums = 0) -> Any:
-    """``jx.hessian(f, argnums=0)``: the Hessian function of f, as ``jax.hessian``.
+            argnums: Argnums = 0, has_aux: bool = False) -> Any:
+    """``jx.hessian(f, argnums=0, has_aux=False)``: the Hessian function of f, as ``jax.hessian``.
 
     Leaves have shape ``out.shape + in.shape + in.shape`` (``in.shape + in.shape`` for a scalar f), with f's
     output structure outside; for tuple argnums (or pytree
     arguments) the blocks nest as JAX nests them: ``H[i][j]`` pairs argument
-    leaves i and j. With a node first it is :func:`jacobians.second_order.hessian`.
+    leaves i and j. With ``has_aux`` f returns ``(output, aux)`` and the result is
+    ``(H, aux)``. With a node first it is :func:`jacobians.second_order.hessian`.
     Called on nodes, or inside :func:`jacobians.jit.jit`, the blocks are nodes
     (:func:`jacobians.second_order.hessian_graph`, factored route), so
     ``jx.jit(jx.hessian(f))`` replays the Hessian without planning it again.
@@ -295,7 +296,7 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
         if nodes and method != "factored":
             raise ValueError(f"hessian: called on nodes (or inside jx.jit), the Hessian is built as a node on the "
                              f"factored route; method={method!r} cannot build one: leave method at 'factored'")
-        out, _, inputs, single = run_on_vars(fun, args, kwargs, nums, False, "hessian", nodes)
+        out, aux, inputs, single = run_on_vars(fun, args, kwargs, nums, has_aux, "hessian", nodes)
         ys, d = _nodes(out)
         leaves = [x for xs, _ in inputs for x in xs]
         if not nodes and reaches(ys, active_vars()):  # f closes over an enclosing transform's vars
@@ -314,7 +315,8 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
             return _per_input(inputs, single,
                               lambda a: _per_input(inputs, single, lambda b: blocks[row[a.id]][row[b.id]]))
 
-        return unflatten(d, [of(y) for y in ys])
+        H = unflatten(d, [of(y) for y in ys])
+        return (H, aux) if has_aux else H
 
     transformed.__name__ = f"hessian({getattr(fun, '__name__', 'f')})"
     transformed.__wrapped__ = fun  # type: ignore[attr-defined]  # jx.jit's static arguments read f's signature

@@ -211,3 +211,16 @@ def test_a_jitted_derivative_has_its_arguments_dtype_as_in_jax():
     np.testing.assert_allclose(g(x, y), s * y, rtol=1e-6)
     np.testing.assert_allclose(J(x, y), np.diag(s * y), rtol=1e-6)
     np.testing.assert_allclose(H(x, y), np.diag(-2 * np.tanh(x.astype(np.float64)) * s * y), rtol=1e-6)
+
+
+def test_hessian_has_aux_returns_the_aux_as_jax_does_jitted_or_not():
+    def f(x):
+        return np.sum(x ** 3), {"norm": np.sum(x ** 2)}
+
+    for h in (jx.hessian(f, has_aux=True), jx.jit(jx.hessian(f, has_aux=True))):
+        h(np.ones(3))
+        x = np.array([1.0, -2.0, 0.5])
+        H, aux = h(x)
+        np.testing.assert_allclose(H, np.diag(6 * x))  # d²/dx² Σ x³
+        np.testing.assert_allclose(aux["norm"], 5.25)
+        assert isinstance(aux["norm"], np.ndarray)
