@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 
 import jacobians as jx
-from tree_checks import close_trees, nonfinite_warnings
+from tree_checks import close_trees, jax_x64, nonfinite_warnings
 
 jax = jnp = None  # JAX (x64), set by _jax() in each test that takes it as its reference
 
 
 def _jax():
-    """JAX for the tests that take it as their reference; they skip where it is not installed (CI)."""
-    global jax, jnp
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    jnp = jax.numpy
+    global jax, jnp  # (module-level lambdas read jnp too)
+    jax, jnp = jax_x64()
     return jax, jnp
 
 

@@ -6,6 +6,16 @@ import numpy as np
 import jacobians as jx
 
 
+def jax_x64():
+    """(jax, jax.numpy) with float64 on, for the tests that take JAX as their reference; they skip where it
+    is not installed (CI installs the core only)."""
+    import pytest
+
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax, jax.numpy
+
+
 def close_trees(got, want, rtol=1e-9, atol=1e-10):
     """Same pytree structure (JAX's tree_util) and, leaf by leaf, the same shapes and values."""
     import pytest
