@@ -104,10 +104,10 @@ class Program:
         self.out_tree = out_tree
         self.outputs: List[Tuple[bool, Any]] = [(True, slot[y.id]) if isinstance(y, Node) else (False, y)
                                                 for y in outputs]
-        # what a replay checks for NaN and ±Inf: each output, or the inputs of the op that made it when that op
-        # is a sum of products of them (a Jacobian landed from its factors: they are small, it is not)
-        # (a constant was checked when it was recorded, an input when the call began: neither is read again)
-        # such an output is read only when a floating-point overflow, invalid or divide flag rose during the replay
+        # What a replay checks for NaN and ±Inf: each output; but for an output that a sum-of-products op made (a
+        # landed Jacobian: large, its factors small), its factors, and the output itself only when a floating-point
+        # overflow, invalid or divide flag rose during the replay. Constants were checked when they were recorded
+        # and inputs when the call began: neither is read again.
         made = {slot[n.id]: ins for n, ins in steps if n.op.polynomial is not None and n.op.polynomial(**n.params)}
         stepped = {slot[n.id] for n, _ in steps}
         probes: Dict[int, str] = {}

@@ -303,7 +303,7 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
             nodes = True
         row = {x.id: k for k, x in enumerate(leaves)}
 
-        def of(y: Node) -> Any:  # the nested blocks of one scalar output, each y.shape + a.shape + b.shape
+        def of(y: Node) -> Any:  # the nested blocks of one output, each y.shape + a.shape + b.shape
             blocks: Any = ()  # (no leaves: an empty structure, no block is asked for)
             if leaves and nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
                 entries = [hessian_graph(_reshaped(y, ()), leaves)] if y.size == 1 else \
