@@ -27,11 +27,11 @@ import numpy as np
 
 from . import memory
 from .dense import assemble, identity
-from .elimination import Prepared, share_factors
+from .elimination import Prepared, derived_vjp, share_factors
 from .factored import MAX_PRODUCTS, LocalForm, plan_factored
+from .form import Factor, Factored, Product, axis_labels
 from .node import Node, const
 from .registry import Op, apply
-from .second_order import SecondOrderUnavailable
 
 __all__ = ["jacobian_node", "Landing", "NotReplayable"]
 
@@ -77,18 +77,40 @@ def _land_forward(*arrays: np.ndarray, landing: Landing) -> np.ndarray:
         return assemble(landing.shape, landing.dtype, pieces, landing.what)
 
 
-def _not_again(*_: Any, landing: Landing, **__: Any) -> Any:
-    raise SecondOrderUnavailable(
-        f"land_products ({landing.what}): a Jacobian or Hessian taken inside a function that is differentiated "
-        "again (or inside jx.jit, then differentiated) has no derivative rule. Take the inner derivative with "
-        "jx.grad (a gradient graph is differentiable again) or outside the differentiated function; "
-        "jx.jacobian(f, method='numeric') differences f's values and does go through it")
+def _land_form(i: int, y: Any, *xs: Any, landing: Landing) -> Factored:
+    """d(landing)/d(input i): the landing is a sum of products, each multilinear in its factors, so its
+    derivative w.r.t. one factor is the product of the others, with deltas from that factor's labels to the
+    Jacobian's (and the ties of the tied view between Jacobian axes); one term per place the input fills."""
+    out, inp = axis_labels(len(landing.shape), np.ndim(xs[i]))
+    terms = []
+    fresh = iter(chr(0x4E00 + k) for k in range(1 << 16))  # summed labels, distinct from out and inp
+    for refs, coef, prep in landing.pieces:
+        spots = [p for p, r in enumerate(refs) if r == i]
+        if not spots:
+            continue
+        dropped = {d for _, d in prep.pairs}
+        kept = [a for a in range(len(landing.shape)) if a not in dropped]  # the view's axes, as Jacobian axes
+        ins, core = prep.eq.split("->") if prep.eq else ("", "")
+        subs = ins.split(",") if ins else []
+        name = {c: out[kept[prep.axes[j]]] for j, c in enumerate(core)}
+        for c in "".join(subs):
+            if c not in name:
+                name[c] = next(fresh)
+        labels = {q: "".join(name[c] for c in sub) for q, sub in zip(prep.keep, subs)}
+        labels.update({q: "" for q in prep.scalars})
+        ties = tuple(out[k] + out[d] for k, d in prep.pairs)
+        for p in spots:
+            factors = tuple(Factor(xs[refs[q]], labels[q], f"F{q}") for q in list(prep.keep) + list(prep.scalars)
+                            if q != p)
+            deltas = tuple(a + b for a, b in zip(labels[p], inp))
+            terms.append(Product(factors, ties + deltas, coef))
+    return Factored(out, inp, tuple(terms))
 
 
-_LAND = Op("land_products", _land_forward, lambda *shapes, landing: landing.shape,
-           forms=lambda i, y, *xs, landing: _not_again(landing=landing),
-           vjps=lambda i, g, y, *xs, landing: _not_again(landing=landing), params=("landing",), broadcasts=False,
-           polynomial=lambda landing: landing.flagged)
+_LAND = Op("land_products", _land_forward, lambda *shapes, landing: landing.shape, forms=_land_form,
+           vjps=lambda i, g, y, *xs, landing: derived_vjp(_land_form(i, y, *xs, landing=landing), g, y.shape,
+                                                          np.shape(xs[i]), g.dtype),
+           params=("landing",), broadcasts=False, polynomial=lambda landing: landing.flagged)
 
 
 def jacobian_node(y: Node, x: Node, local_form: LocalForm, hold: Sequence[Node] = (),
