@@ -250,3 +250,28 @@ def test_hessian_has_aux_returns_the_aux_as_jax_does_jitted_or_not():
         np.testing.assert_allclose(H, np.diag(6 * x))  # d²/dx² Σ x³
         np.testing.assert_allclose(aux["norm"], 5.25)
         assert isinstance(aux["norm"], np.ndarray)
+
+
+@pytest.mark.parametrize("case", ["attention", "det-inv", "logsumexp-hessian"])
+def test_differentiating_through_landings_with_shared_factors_scalars_and_ties_matches_jax(case):
+    from tree_checks import jax_x64
+
+    jax, jnp = jax_x64()
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((4, 3))
+    if case == "attention":  # products sharing a factor (merged when landed)
+        arg = 0.5 * rng.standard_normal((3, 2))
+        f = lambda W: np.sum(jx.jacobian(lambda W: jx.softmax((X @ W) @ (X @ W).T, axis=1) @ X)(W) ** 2)
+        jf = lambda W: jnp.sum(jax.jacobian(lambda W: jax.nn.softmax((X @ W) @ (X @ W).T, axis=1) @ X)(W) ** 2)
+    elif case == "det-inv":  # a factor without an index (det A) multiplies the products
+        arg = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+        f = lambda A: np.sum(jx.jacobian(lambda A: np.linalg.det(A) * np.linalg.inv(A))(A) ** 2)
+        jf = lambda A: jnp.sum(jax.jacobian(lambda A: jnp.linalg.det(A) * jnp.linalg.inv(A))(A) ** 2)
+    else:  # diag(p) − p pᵀ: a tied product; its gradient and Hessian are third and fourth derivatives
+        arg = rng.standard_normal(4)
+        f = lambda x: np.sum(jx.hessian(lambda v: np.log(np.sum(np.exp(v))))(x) ** 2)
+        jf = lambda x: jnp.sum(jax.hessian(lambda v: jnp.log(jnp.sum(jnp.exp(v))))(x) ** 2)
+        np.testing.assert_allclose(jx.hessian(f)(arg), jax.hessian(jf)(arg), rtol=1e-9, atol=1e-12)
+    want = jax.grad(jf)(arg)
+    for g in (jx.grad(f), jx.jit(jx.grad(f))):
+        np.testing.assert_allclose(g(arg), want, rtol=1e-9, atol=1e-12)
