@@ -1,14 +1,17 @@
 """The factored Jacobian as one node of the graph, so that :func:`jacobians.jit.jit` can replay it.
 
 :func:`jacobians.factored.plan_factored`, given forms evaluated on *nodes*
-(``local_form``, e.g. :func:`jacobians.second_order.node_form`), plans products
+(``local_form``: :func:`jacobians.second_order.jacobian_graph` passes the ops'
+forms evaluated on nodes), plans products
 whose factors are nodes: the factors are then ordinary ops on the graph's
 values. One ``land_products`` op takes those factor nodes as its inputs and
 lands the products into the Jacobian (:func:`jacobians.elimination.share_factors`,
 :func:`jacobians.dense.assemble`), as :meth:`FactoredPlan.execute` does with
 arrays. Planning (paths, delta elimination, einsum paths) happens once, when the
 node is built; a replay recomputes the factors from the new inputs and lands
-them: this is how ``jx.jit(jx.hessian(f))`` replays a Hessian.
+them: this is how ``jx.jit(jx.hessian(f))`` replays a Hessian. The landing has
+a form of its own (each product is linear in every factor), so a landed
+Jacobian is differentiated again like any node.
 
 >>> import numpy as np, jacobians as jx
 >>> h = jx.jit(jx.hessian(lambda x: np.log(np.sum(np.exp(x)))))

@@ -254,7 +254,7 @@ def jacobian(fun: Any, wrt: Any = None, method: api.Method = "auto", order: Orde
         ys, d = _nodes(out)
         if not nodes and reaches(ys, active_vars()):  # f closes over an enclosing transform's vars
             nodes = True
-        if nodes:  # the Jacobians as nodes, so jx.jit replays them (not differentiable again)
+        if nodes:  # the Jacobians as nodes, so jx.jit replays them
             jac = unflatten(d, [_per_input(inputs, single, lambda x: cast(jacobian_graph(y, x), x.dtype))
                                 for y in ys])
         else:
@@ -305,7 +305,7 @@ def hessian(fun: Any, wrt: Any = None, method: str = "factored", hold: Sequence[
 
         def of(y: Node) -> Any:  # the nested blocks of one output, each y.shape + a.shape + b.shape
             blocks: Any = ()  # (no leaves: an empty structure, no block is asked for)
-            if leaves and nodes:  # the blocks as nodes, so jx.jit replays them (not differentiable again)
+            if leaves and nodes:  # the blocks as nodes, so jx.jit replays them
                 entries = [hessian_graph(_reshaped(y, ()), leaves)] if y.size == 1 else \
                     [hessian_graph(e, leaves) for e in _entries(y)]  # one entry at a time, stacked
                 blocks = tuple(tuple(cast(_stacked([e[i][j] for e in entries], y.shape), a.dtype)
