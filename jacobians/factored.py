@@ -130,7 +130,8 @@ def _merge(products: List[Reduced], prepared: List[Prepared]) -> Tuple[List[Redu
 
 
 def expand(y: Node, x: Node, hold: Sequence[Node], max_products: int, cotangent: bool = False,
-           names: Optional[Names] = None, local_form: Optional[LocalForm] = None) -> Optional[Tuple[List[Reduced], str, Dict[str, int], GlobalLabels]]:
+           names: Optional[Names] = None, local_form: Optional[LocalForm] = None
+           ) -> Optional[Tuple[List[Reduced], str, Dict[str, int], GlobalLabels]]:
     """Every product of local terms along every path x → y, deltas eliminated.
 
     With ``cotangent`` the products start with a symbolic G of y's shape and

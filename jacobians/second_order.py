@@ -39,7 +39,8 @@ from .node import Node, const, is_tracing, outside_trace
 from .registry import Op, apply, rule_broadcasts
 from .sweep import reverse_sweep
 
-__all__ = ["gradient_graph", "hessian_graph", "jacobian_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS", "SecondOrderUnavailable"]
+__all__ = ["gradient_graph", "hessian_graph", "jacobian_graph", "hessian", "hvp", "HessianMethod", "HESSIAN_METHODS",
+           "SecondOrderUnavailable"]
 
 HessianMethod = Literal["factored", "explicit", "hvp", "numeric"]
 HESSIAN_METHODS: Tuple[HessianMethod, ...] = ("factored", "explicit", "hvp", "numeric")
@@ -206,11 +207,8 @@ def hessian_graph(l: Node, xs: Sequence[Node], hold: Sequence[Node] = ()) -> Tup
         row = []
         for b in xs:
             what = f"hessian d²{l.name}/d{a.name}d{b.name} (factored route, as a node)"
-            try:
-                row.append(jacobian_graph(g, b, hold, what))
-            except memory.JacobianTooLarge as exc:
-                raise memory.JacobianTooLarge(f"{exc} For products with a vector use jx.hvp(l, x, v), which never "
-                                              "builds the Hessian", exc.what, exc.shape, exc.nbytes, exc.limit) from None
+            _price_hessian(a.shape + b.shape, l.dtype, what)
+            row.append(jacobian_graph(g, b, hold, what))
         rows.append(tuple(row))
     return tuple(rows)
 
@@ -229,12 +227,19 @@ def jacobian_graph(y: Node, x: Node, hold: Sequence[Node] = (), what: str = "") 
     """
     from .jacobian_node import jacobian_node
 
-    what = what or f"jacobian d{y.name}/d{x.name} (factored route, as a node)"
-    memory.check_bytes(y.shape + x.shape, y.dtype, what)
-    if y.size == 1 and y.id != x.id:  # a gradient: the sweep's graph of ops
+    if y.size == 1 and y.id != x.id:  # a gradient (x's size): the sweep's graph of ops
         flat = _ops().reshape(y, ()) if y.ndim else y
         return _ops().reshape(gradient_graph(flat, x, hold), y.shape + x.shape)
-    return jacobian_node(y, x, _node_form, hold, what=what)
+    return jacobian_node(y, x, _node_form, hold, what=what)  # (priced there, before anything is planned)
+
+
+def _price_hessian(shape: Tuple[int, ...], dtype: Any, what: str) -> None:
+    """The memory guard on a Hessian block; its refusal names jx.hvp, which never builds one."""
+    try:
+        memory.check_bytes(shape, dtype, what)
+    except memory.JacobianTooLarge as exc:
+        raise memory.JacobianTooLarge(f"{exc} For products with a vector use jx.hvp(l, x, v), which never builds "
+                                      "the Hessian", exc.what, exc.shape, exc.nbytes, exc.limit) from None
 
 
 def hvp(l: Node, x: Node, v: Any, hold: Sequence[Node] = ()) -> np.ndarray:
@@ -278,11 +283,7 @@ def hessian(y: Node, x: Union[Node, Sequence[Node]], method: HessianMethod = "fa
 
 def _block(y: Node, a: Node, b: Node, method: HessianMethod, hold: Tuple[Node, ...]) -> np.ndarray:
     shape = y.shape + a.shape + b.shape
-    try:
-        memory.check_bytes(shape, y.dtype, f"hessian d²{y.name}/d{a.name}d{b.name}")
-    except memory.JacobianTooLarge as exc:
-        raise memory.JacobianTooLarge(f"{exc} For products with a vector use jx.hvp(l, x, v), which never builds "
-                                      "the Hessian", exc.what, exc.shape, exc.nbytes, exc.limit) from None
+    _price_hessian(shape, y.dtype, f"hessian d²{y.name}/d{a.name}d{b.name}")
     if y.size != 1:  # one scalar output at a time
         H = memory.zeros(shape, y.dtype, f"hessian d²{y.name}/d{a.name}d{b.name}")
         rows = H.reshape((y.size,) + a.shape + b.shape)
